@@ -1,0 +1,143 @@
+"""The training graph: user–item bipartite edges, per-user CSR, normalised adjacency.
+
+Everything here is computed once per run and cached on the object; nothing is
+recomputed per batch.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from functools import cached_property
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class CSR:
+    """Rows of column indices: ``indices[indptr[r]:indptr[r + 1]]`` are row ``r``'s, sorted."""
+
+    indptr: Tensor  # (R + 1,)
+    indices: Tensor  # (nnz,)
+    num_cols: int
+
+    @staticmethod
+    def from_pairs(rows: Tensor, cols: Tensor, num_rows: int, num_cols: int) -> CSR:
+        """Build from (row, col) pairs; duplicate pairs are kept once."""
+        key = torch.unique(rows.long() * num_cols + cols.long())  # sorted by row, then col
+        rows, cols = key // num_cols, key % num_cols
+        counts = torch.bincount(rows, minlength=num_rows)
+        indptr = torch.zeros(num_rows + 1, dtype=torch.long)
+        torch.cumsum(counts, 0, out=indptr[1:])
+        return CSR(indptr, cols, num_cols)
+
+    @property
+    def num_rows(self) -> int:
+        return self.indptr.numel() - 1
+
+    @property
+    def nnz(self) -> int:
+        return self.indices.numel()
+
+    def degree(self) -> Tensor:
+        return self.indptr[1:] - self.indptr[:-1]
+
+    def row_index(self) -> Tensor:
+        """The row of every stored entry, ``(nnz,)``."""
+        return torch.repeat_interleave(torch.arange(self.num_rows), self.degree())
+
+    def gather_rows(self, rows: Tensor) -> tuple[Tensor, Tensor]:
+        """Entries of the given rows as (position in ``rows``, column), vectorised."""
+        start, count = self.indptr[rows], self.degree()[rows]
+        local = torch.repeat_interleave(torch.arange(rows.numel()), count)  # (n,)
+        offset = torch.arange(local.numel()) - torch.repeat_interleave(torch.cumsum(count, 0) - count, count)
+        return local, self.indices[torch.repeat_interleave(start, count) + offset]
+
+    def to_dense(self) -> Tensor:
+        dense = torch.zeros(self.num_rows, self.num_cols, dtype=torch.bool)
+        dense[self.row_index(), self.indices] = True
+        return dense
+
+    def to(self, device: torch.device | str) -> CSR:
+        return CSR(self.indptr.to(device), self.indices.to(device), self.num_cols)
+
+
+def normalized_adjacency(user: Tensor, item: Tensor, num_users: int, num_items: int) -> Tensor:
+    r"""The symmetric normalised adjacency :math:`D^{-1/2} A D^{-1/2}` of the bipartite graph.
+
+    Nodes are users ``0..U-1`` then items ``U..U+I-1``; :math:`A` has an entry for each
+    edge in both directions and no self-loops. Isolated nodes get zero rows.
+
+    Returns:
+        A symmetric ``(U + I, U + I)`` sparse CSR tensor (float32).
+    """
+    n = num_users + num_items
+    row = torch.cat([user, item + num_users])
+    col = torch.cat([item + num_users, user])
+    deg = torch.bincount(row, minlength=n).float()
+    inv_sqrt = deg.pow(-0.5)
+    inv_sqrt[deg == 0] = 0.0
+    value = inv_sqrt[row] * inv_sqrt[col]
+    coo = torch.sparse_coo_tensor(torch.stack([row, col]), value, (n, n), check_invariants=False)
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": we rely on SpMM only
+        warnings.simplefilter("ignore", UserWarning)
+        return coo.coalesce().to_sparse_csr()
+
+
+class BipartiteGraph:
+    """The training interactions as a graph, with cached derived structures.
+
+    Args:
+        user: ``(E,)`` user of each training edge.
+        item: ``(E,)`` item of each training edge.
+        num_users, num_items: node counts of each side.
+
+    Edges are stored by user, then item; repeated pairs are kept once.
+    """
+
+    def __init__(self, user: Tensor, item: Tensor, num_users: int, num_items: int) -> None:
+        self.num_users, self.num_items = num_users, num_items
+        self.user_items = CSR.from_pairs(user, item, num_users, num_items)
+        self.user, self.item = self.user_items.row_index(), self.user_items.indices  # (E,), (E,)
+
+    def __repr__(self) -> str:
+        return f"BipartiteGraph(num_users={self.num_users}, num_items={self.num_items}, num_edges={self.num_edges})"
+
+    @property
+    def num_nodes(self) -> int:
+        return self.num_users + self.num_items
+
+    @property
+    def num_edges(self) -> int:
+        return self.user.numel()
+
+    @cached_property
+    def user_degree(self) -> Tensor:
+        return self.user_items.degree()
+
+    @cached_property
+    def item_degree(self) -> Tensor:
+        return torch.bincount(self.item, minlength=self.num_items)
+
+    @cached_property
+    def adj(self) -> Tensor:
+        """Symmetric normalised adjacency, sparse CSR ``(N, N)``; see :func:`normalized_adjacency`."""
+        return normalized_adjacency(self.user, self.item, self.num_users, self.num_items)
+
+    @cached_property
+    def edge_index(self) -> Tensor:
+        """Both directions of every edge over global node ids, ``(2, 2E)``; items offset by ``U``."""
+        item = self.item + self.num_users
+        return torch.stack([torch.cat([self.user, item]), torch.cat([item, self.user])])
+
+    def to(self, device: torch.device | str) -> BipartiteGraph:
+        """A copy on ``device``; cached structures already built move along."""
+        graph = BipartiteGraph.__new__(BipartiteGraph)
+        graph.num_users, graph.num_items = self.num_users, self.num_items
+        graph.user_items = self.user_items.to(device)
+        graph.user, graph.item = self.user.to(device), self.item.to(device)
+        for name in ("adj", "edge_index", "item_degree", "user_degree"):
+            if name in self.__dict__:
+                graph.__dict__[name] = self.__dict__[name].to(device)
+        return graph

@@ -1,0 +1,102 @@
+"""Full-ranking top-K evaluation: Recall, NDCG, Precision and HitRate at several K.
+
+Every item is ranked for every user with held-out items; the items in ``exclude``
+(training items, and validation items at test time) are masked out first. Users are
+processed in chunks of ``chunk_size`` users, so memory is ``chunk_size * num_items``
+scores whatever the dataset size.
+
+The metrics are computed here rather than with ``torch_geometric.metrics``: those
+compute one K per metric object from a ``(B, K)`` prediction matrix, so several K need
+several passes; here one ``topk(max K)`` and a cumulative sum give every K at once.
+``tests/test_evaluation.py`` checks the numbers against PyG's metrics and a plain loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from recsys_pyg.data.graph import CSR
+
+METRICS = ("recall", "ndcg", "precision", "hitrate")
+
+
+class Evaluator:
+    """Computes ranking metrics from user and item embeddings (score = dot product).
+
+    Args:
+        ks: cut-offs, e.g. ``(10, 20, 50)``.
+        chunk_size: users scored at once; memory is ``chunk_size * num_items`` floats.
+    """
+
+    def __init__(self, ks: Sequence[int] = (10, 20, 50), chunk_size: int = 1024) -> None:
+        ks = [int(k) for k in ks]
+        if not ks or min(ks) <= 0:
+            raise ValueError(f"every K in eval.ks must be a positive integer, got {list(ks)}")
+        if chunk_size <= 0:
+            raise ValueError(f"eval.chunk_size must be positive, got {chunk_size}")
+        self.ks, self.chunk_size = sorted(set(ks)), chunk_size
+
+    def top_k(self, user_emb: Tensor, item_emb: Tensor, users: Tensor, k: int, exclude: Sequence[CSR] = ()) -> Tensor:
+        """The ``k`` best items for each of ``users``, best first, ``(len(users), k)``."""
+        out = []
+        for start in range(0, users.numel(), self.chunk_size):
+            chunk = users[start : start + self.chunk_size]
+            out.append(self._chunk_top(user_emb, item_emb, chunk, k, exclude))
+        return torch.cat(out) if out else torch.empty(0, k, dtype=torch.long)
+
+    def _chunk_top(self, user_emb: Tensor, item_emb: Tensor, chunk: Tensor, k: int, exclude: Sequence[CSR]) -> Tensor:
+        scores = user_emb[chunk] @ item_emb.T  # (C, I)
+        for csr in exclude:
+            row, col = csr.gather_rows(chunk)
+            scores[row.to(scores.device), col.to(scores.device)] = -torch.inf
+        return scores.topk(min(k, scores.shape[1]), dim=1).indices  # (C, k)
+
+    @torch.no_grad()
+    def evaluate(self, user_emb: Tensor, item_emb: Tensor, truth: CSR, exclude: Sequence[CSR] = ()) -> dict[str, float]:
+        """Mean metrics over users with at least one held-out item in ``truth``.
+
+        Returns keys like ``recall@20``; ``users`` holds the number of evaluated users.
+        """
+        users = torch.nonzero(truth.degree() > 0).flatten()
+        if users.numel() == 0:
+            raise ValueError("no user has a held-out item to evaluate on")
+        if user_emb.shape[0] != truth.num_rows or item_emb.shape[0] != truth.num_cols:
+            raise ValueError(
+                f"embeddings for {user_emb.shape[0]} users x {item_emb.shape[0]} items do not match "
+                f"the evaluation data ({truth.num_rows} x {truth.num_cols})"
+            )
+        kmax = min(max(self.ks), item_emb.shape[0])
+        device = user_emb.device
+        discount = 1.0 / torch.log2(torch.arange(2, kmax + 2, device=device, dtype=torch.float))  # (kmax,)
+        ideal = torch.cumsum(discount, 0)  # ideal DCG with n relevant items at index n - 1
+        sums = {f"{m}@{k}": 0.0 for m in METRICS for k in self.ks}
+        for start in range(0, users.numel(), self.chunk_size):
+            chunk = users[start : start + self.chunk_size]
+            top = self._chunk_top(user_emb, item_emb, chunk, kmax, exclude)  # (C, kmax)
+            relevant = torch.zeros(chunk.numel(), truth.num_cols, dtype=torch.bool, device=device)
+            row, col = truth.gather_rows(chunk)
+            relevant[row.to(device), col.to(device)] = True
+            hit = relevant.gather(1, top).float()  # (C, kmax)
+            n_rel = truth.degree()[chunk].to(device).float()  # (C,)
+            cum_hit = torch.cumsum(hit, 1)
+            cum_dcg = torch.cumsum(hit * discount, 1)
+            for k in self.ks:
+                kk = min(k, kmax)
+                hits = cum_hit[:, kk - 1]
+                idcg = ideal[(n_rel.clamp(max=kk) - 1).long()]
+                sums[f"recall@{k}"] += float((hits / n_rel).sum())
+                sums[f"precision@{k}"] += float((hits / k).sum())
+                sums[f"hitrate@{k}"] += float((hits > 0).float().sum())
+                sums[f"ndcg@{k}"] += float((cum_dcg[:, kk - 1] / idcg).sum())
+        result = {key: value / users.numel() for key, value in sums.items()}
+        result["users"] = float(users.numel())
+        return result
+
+
+def popularity_embeddings(item_degree: Tensor, num_users: int) -> tuple[Tensor, Tensor]:
+    """MostPop as embeddings: every user ``1``, every item its training degree, so
+    ``score(u, i) = deg(i)`` and the same evaluator ranks it, ``((U, 1), (I, 1))``."""
+    return torch.ones(num_users, 1), item_degree.float()[:, None]

@@ -1,0 +1,64 @@
+"""Ranking losses over a positive score per row and its negatives' scores.
+
+Every loss takes ``pos`` ``(B,)`` and ``neg`` ``(B, k)`` — ``k`` negatives per positive, or
+the ``S`` negatives shared by the batch — with an optional ``mask`` ``(B, k)`` that is
+True where a negative counts (a shared negative that is the row user's own positive does
+not). ``l2_weight`` scales the model's own regulariser, added by the training loop.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def _check(pos: Tensor, neg: Tensor, mask: Tensor | None) -> Tensor:
+    if pos.dim() != 1 or neg.dim() != 2 or neg.shape[0] != pos.shape[0]:
+        raise ValueError(f"expected pos (B,) and neg (B, k), got {tuple(pos.shape)} and {tuple(neg.shape)}")
+    if mask is None:
+        return torch.ones_like(neg, dtype=torch.bool)
+    if mask.shape != neg.shape:
+        raise ValueError(f"mask shape {tuple(mask.shape)} differs from neg shape {tuple(neg.shape)}")
+    return mask
+
+
+def bpr_loss(pos: Tensor, neg: Tensor, mask: Tensor | None = None) -> Tensor:
+    r"""Bayesian personalised ranking, :math:`-\log \sigma(s_{ui} - s_{uj})`, averaged over each
+    row's valid negatives, then over rows (Rendle et al., UAI 2009)."""
+    mask = _check(pos, neg, mask)
+    pair = -F.logsigmoid(pos[:, None] - neg) * mask  # (B, k)
+    count = mask.sum(1)
+    has = count > 0
+    return (pair.sum(1)[has] / count[has]).mean() if bool(has.any()) else pos.sum() * 0.0
+
+
+def binary_loss(pos: Tensor, neg: Tensor, mask: Tensor | None = None) -> Tensor:
+    r"""Binary cross-entropy with positives labelled 1 and negatives 0, averaged over all labelled
+    pairs: :math:`\frac{1}{B + N}\left(\sum \log(1 + e^{-s^+}) + \sum \log(1 + e^{s^-})\right)`."""
+    mask = _check(pos, neg, mask)
+    total = F.softplus(-pos).sum() + (F.softplus(neg) * mask).sum()
+    return total / (pos.numel() + mask.sum())
+
+
+class BPRLoss(nn.Module):
+    """:func:`bpr_loss` with the weight of the model's L2 regulariser (LightGCN's ``reg``)."""
+
+    def __init__(self, l2_weight: float = 1e-4) -> None:
+        super().__init__()
+        if l2_weight < 0:
+            raise ValueError(f"l2_weight must be >= 0, got {l2_weight}")
+        self.l2_weight = l2_weight
+
+    def forward(self, pos: Tensor, neg: Tensor, mask: Tensor | None = None) -> Tensor:
+        return bpr_loss(pos, neg, mask)
+
+    def extra_repr(self) -> str:
+        return f"l2_weight={self.l2_weight}"
+
+
+class BinaryLoss(BPRLoss):
+    """:func:`binary_loss` with the weight of the model's L2 regulariser."""
+
+    def forward(self, pos: Tensor, neg: Tensor, mask: Tensor | None = None) -> Tensor:
+        return binary_loss(pos, neg, mask)

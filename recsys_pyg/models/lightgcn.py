@@ -1,0 +1,96 @@
+"""LightGCN: embeddings smoothed by parameter-free propagation over the user–item graph."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from recsys_pyg.data.graph import BipartiteGraph
+from recsys_pyg.models.lightgcn_conv import LightGCNConv
+from recsys_pyg.models.mf import check_sizes, embedding_l2
+
+
+class LightGCN(nn.Module):
+    r"""LightGCN from `"LightGCN: Simplifying and Powering Graph Convolution Network
+    for Recommendation" <https://arxiv.org/abs/2002.02126>`_ (He et al., SIGIR 2020):
+
+    .. math::
+        \mathbf{E}^{(k+1)} = \tilde{\mathbf{A}} \mathbf{E}^{(k)}, \qquad
+        \mathbf{E} = \sum_{k=0}^{K} \alpha_k \mathbf{E}^{(k)}, \qquad
+        s(u, i) = \mathbf{e}_u^\top \mathbf{e}_i
+
+    with :math:`\tilde{\mathbf{A}} = \mathbf{D}^{-1/2}\mathbf{A}\mathbf{D}^{-1/2}` the
+    symmetric normalised adjacency of the bipartite graph (users, then items).
+
+    Args:
+        num_users: number of users.
+        num_items: number of items.
+        embedding_dim: size of each embedding (default 64).
+        num_layers: number of propagation layers :math:`K` (default 3).
+        alpha: layer weights :math:`\alpha_k`, a list of ``K + 1`` numbers or one number for
+            every layer; ``None`` gives :math:`1 / (K + 1)` each (default).
+        init_std: standard deviation of the normal initialisation (default 0.1, as the paper's code).
+    """
+
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        embedding_dim: int = 64,
+        num_layers: int = 3,
+        alpha: float | Sequence[float] | None = None,
+        init_std: float = 0.1,
+    ) -> None:
+        super().__init__()
+        check_sizes(num_users, num_items, embedding_dim)
+        if int(num_layers) != num_layers or num_layers < 0:
+            raise ValueError(f"num_layers must be a non-negative integer, got {num_layers!r}")
+        self.num_users, self.num_items, self.num_layers = num_users, num_items, num_layers
+        self.init_std = init_std
+        if alpha is None:
+            weights = torch.full((num_layers + 1,), 1.0 / (num_layers + 1))
+        elif isinstance(alpha, (int, float)):
+            weights = torch.full((num_layers + 1,), float(alpha))
+        else:
+            weights = torch.tensor(list(alpha), dtype=torch.float)
+            if weights.numel() != num_layers + 1:
+                raise ValueError(f"alpha needs num_layers + 1 = {num_layers + 1} weights, got {weights.numel()}")
+        self.register_buffer("alpha", weights)
+        self.embedding = nn.Embedding(num_users + num_items, embedding_dim)
+        self.conv = LightGCNConv()
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.embedding.weight, std=self.init_std)
+
+    def propagate(self, adj: Tensor) -> Tensor:
+        """All node embeddings :math:`\\sum_k \\alpha_k \\tilde{A}^k E^{(0)}`, ``(U + I, d)``."""
+        x = self.embedding.weight
+        out = x * self.alpha[0]
+        for k in range(1, self.num_layers + 1):
+            x = self.conv(x, adj)
+            out = out + x * self.alpha[k]
+        return out
+
+    def forward(
+        self, graph: BipartiteGraph, users: Tensor | None = None, items: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Embeddings of ``users`` ``(B, d)`` and ``items`` ``(B', d)`` (all of them when ``None``)."""
+        out = self.propagate(graph.adj)
+        user_emb, item_emb = out[: self.num_users], out[self.num_users :]
+        return (
+            user_emb if users is None else user_emb[users],
+            item_emb if items is None else item_emb[items],
+        )
+
+    def l2_penalty(self, users: Tensor, items: Tensor) -> Tensor:
+        r"""L2 on the batch's layer-0 embeddings, :math:`\frac{1}{2B}\sum \|\mathbf{e}^{(0)}\|^2`, as in the paper."""
+        return embedding_l2(self.embedding.weight, users, items + self.num_users)
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}({self.num_users}, {self.num_items}, "
+            f"embedding_dim={self.embedding.embedding_dim}, num_layers={self.num_layers})"
+        )

@@ -1,0 +1,69 @@
+"""Matrix factorisation: the shallow embedding baseline."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from recsys_pyg.data.graph import BipartiteGraph
+
+
+def check_sizes(num_users: int, num_items: int, embedding_dim: int) -> None:
+    """Raise a clear error for impossible model sizes."""
+    for name, value in (("num_users", num_users), ("num_items", num_items), ("embedding_dim", embedding_dim)):
+        if int(value) != value or value <= 0:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+class MF(nn.Module):
+    r"""Matrix factorisation (Koren et al., 2009) trained on implicit feedback (BPR, Rendle et al., 2009):
+
+    .. math::
+        s(u, i) = \mathbf{e}_u^\top \mathbf{e}_i
+
+    Args:
+        num_users: number of users.
+        num_items: number of items.
+        embedding_dim: size of each embedding (default 64).
+        num_layers: accepted so that a sweep over LightGCN's depth can include MF as its
+            ``K = 0`` case; MF has no propagation, so every value gives the same model (default 0).
+        init_std: standard deviation of the normal initialisation (default 0.1).
+    """
+
+    def __init__(
+        self, num_users: int, num_items: int, embedding_dim: int = 64, num_layers: int = 0, init_std: float = 0.1
+    ) -> None:
+        super().__init__()
+        check_sizes(num_users, num_items, embedding_dim)
+        self.num_users, self.num_items = num_users, num_items
+        self.init_std = init_std
+        self.embedding = nn.Embedding(num_users + num_items, embedding_dim)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.embedding.weight, std=self.init_std)
+
+    def forward(
+        self, graph: BipartiteGraph | None = None, users: Tensor | None = None, items: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Embeddings of ``users`` ``(B, d)`` and ``items`` ``(B', d)`` (all of them when ``None``)."""
+        weight = self.embedding.weight
+        user_emb, item_emb = weight[: self.num_users], weight[self.num_users :]
+        return (
+            user_emb if users is None else user_emb[users],
+            item_emb if items is None else item_emb[items],
+        )
+
+    def l2_penalty(self, users: Tensor, items: Tensor) -> Tensor:
+        r""":math:`\frac{1}{2B}(\sum_u \|\mathbf{e}_u\|^2 + \sum_i \|\mathbf{e}_i\|^2)` over the batch's rows."""
+        return embedding_l2(self.embedding.weight, users, items + self.num_users)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.num_users}, {self.num_items}, embedding_dim={self.embedding.embedding_dim})"
+
+
+def embedding_l2(weight: Tensor, users: Tensor, nodes: Tensor) -> Tensor:
+    """Half the squared norm of the batch's embeddings, divided by the batch size ``len(users)``."""
+    return 0.5 * (weight[users].pow(2).sum() + weight[nodes].pow(2).sum()) / max(users.numel(), 1)
+
+
+__all__ = ["MF", "check_sizes", "embedding_l2"]

@@ -1,0 +1,212 @@
+"""Train a recommender from a Hydra config: ``python -m recsys_pyg.train [overrides]``.
+
+``train(cfg)`` is the testable core and returns the run's metrics; ``main`` is the thin
+``@hydra.main`` entry (console script ``recsys-train``) that returns the optimised metric
+to a sweeper.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
+from tqdm import tqdm
+
+from recsys_pyg.data import BipartiteGraph, RecDataset
+from recsys_pyg.evaluation import Evaluator, popularity_embeddings
+from recsys_pyg.run_record import RunRecord, WandbLogger, save_checkpoint
+from recsys_pyg.samplers import Negatives
+from recsys_pyg.utils import flatten, resolve_device, seed_everything
+
+log = logging.getLogger(__name__)
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Fail early, naming the key, on values no run can use."""
+    t = cfg.train
+    for key in ("epochs", "batch_size", "eval_every"):
+        if int(t[key]) <= 0:
+            raise ValueError(f"train.{key} must be a positive integer, got {t[key]}")
+    if int(t.patience) < 0:
+        raise ValueError(f"train.patience must be >= 0 (0 disables early stopping), got {t.patience}")
+    split, _, metric = str(t.monitor).partition("/")
+    valid = [f"val/{m}@{k}" for m in ("recall", "ndcg", "precision", "hitrate") for k in cfg.eval.ks]
+    if split != "val" or str(t.monitor) not in valid:
+        raise ValueError(f"train.monitor={t.monitor} is not a validation metric of this run; choose one of {valid}")
+
+
+def batch_scores(
+    model: torch.nn.Module, graph: BipartiteGraph, users: Tensor, pos: Tensor, neg: Negatives
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Scores of the batch's positives ``(B,)`` and negatives ``(B, k)`` or ``(B, S)``, and the items used."""
+    items = torch.cat([pos, neg.items.flatten()])  # (B + B*k,) or (B + S,)
+    user_emb, item_emb = model(graph, users, items)  # (B, d), (B + ..., d)
+    pos_emb, neg_emb = item_emb[: pos.numel()], item_emb[pos.numel() :]
+    pos_score = (user_emb * pos_emb).sum(-1)  # (B,)
+    if neg.shared:
+        neg_score = user_emb @ neg_emb.T  # (B, S)
+    else:
+        neg_score = (user_emb[:, None, :] * neg_emb.view(*neg.items.shape, -1)).sum(-1)  # (B, k)
+    return pos_score, neg_score, items
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, data: RecDataset, graph: BipartiteGraph, evaluator: Evaluator, part: str) -> dict[str, float]:
+    """Full-ranking metrics on ``part`` (val or test); earlier parts' items are masked."""
+    model.eval()
+    user_emb, item_emb = model(graph)
+    truth, exclude = (data.val_items, [data.graph.user_items]) if part == "val" else (
+        data.test_items, [data.graph.user_items, data.val_items])
+    return evaluator.evaluate(user_emb, item_emb, truth, exclude)
+
+
+def mostpop(data: RecDataset, evaluator: Evaluator, part: str) -> dict[str, float]:
+    """The popularity baseline, ranked by the same evaluator."""
+    user_emb, item_emb = popularity_embeddings(data.graph.item_degree, data.num_users)
+    truth, exclude = (data.val_items, [data.graph.user_items]) if part == "val" else (
+        data.test_items, [data.graph.user_items, data.val_items])
+    return evaluator.evaluate(user_emb, item_emb, truth, exclude)
+
+
+def prefixed(metrics: dict[str, float], prefix: str) -> dict[str, float]:
+    return {f"{prefix}/{k}": v for k, v in metrics.items()}
+
+
+def run_name(cfg: DictConfig) -> str | None:
+    """The job's command-line overrides, e.g. ``model=mf,train.epochs=5`` (None outside Hydra)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return HydraConfig.get().job.override_dirname or None
+    except Exception:
+        return None
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Train, validate, early-stop and test one model; returns val (best), test and MostPop metrics."""
+    check_config(cfg)
+    seed_everything(int(cfg.seed))
+    if cfg.train.num_threads:
+        torch.set_num_threads(int(cfg.train.num_threads))
+    device = resolve_device(str(cfg.device))
+    run_dir = Path(cfg.paths.output_dir)
+
+    # --- setup -----------------------------------------------------------------------------
+    t0 = time.time()
+    data: RecDataset = instantiate(cfg.dataset)
+    graph = data.graph.to(device)
+    log.info("dataset %s: %s (%.1fs)", data.name, data.stats(), time.time() - t0)
+    model = instantiate(cfg.model)(num_users=data.num_users, num_items=data.num_items).to(device)
+    generator = torch.Generator().manual_seed(int(cfg.seed))
+    sampler = instantiate(cfg.sampler)(graph=graph, generator=generator)
+    criterion = instantiate(cfg.loss)
+    optimizer = instantiate(cfg.optimizer)(params=model.parameters())
+    evaluator: Evaluator = instantiate(cfg.eval)
+    log.info("model: %s (%d parameters)", model, sum(p.numel() for p in model.parameters()))
+
+    config = OmegaConf.to_container(cfg, resolve=True)
+    record = RunRecord(run_dir, config=config)  # type: ignore[arg-type]
+    wandb: WandbLogger | None = None
+    if cfg.logger is not None and cfg.logger.get("_target_"):
+        wandb = instantiate(cfg.logger)(config=flatten(config), dir=run_dir, name=run_name(cfg))  # type: ignore[arg-type]
+
+    def log_metrics(metrics: dict[str, float], step: int) -> None:
+        record.log(metrics, step)
+        if wandb is not None:
+            wandb.log(metrics, step)
+
+    baseline = {**prefixed(mostpop(data, evaluator, "val"), "mostpop/val"),
+                **prefixed(mostpop(data, evaluator, "test"), "mostpop/test")}
+    log_metrics(baseline, step=0)
+
+    # --- loop --------------------------------------------------------------------------------
+    monitor = str(cfg.train.monitor)
+    best, best_epoch, best_state, stale = -float("inf"), 0, copy.deepcopy(model.state_dict()), 0
+    best_val: dict[str, float] = {}
+    num_edges, batch_size = graph.num_edges, int(cfg.train.batch_size)
+    epoch = 0
+    for epoch in range(1, int(cfg.train.epochs) + 1):
+        model.train()
+        t_epoch, t_sample, loss_sum = time.time(), 0.0, 0.0
+        perm = torch.randperm(num_edges, generator=generator).to(device)
+        batches = range(0, num_edges, batch_size)
+        bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=None if cfg.train.progress else True, unit="batch")
+        for start in bar:
+            idx = perm[start : start + batch_size]
+            users, pos = graph.user[idx], graph.item[idx]  # (B,), (B,)
+            t_s = time.time()
+            neg = sampler.sample(users, pos, epoch)
+            t_sample += time.time() - t_s
+            pos_score, neg_score, items = batch_scores(model, graph, users, pos, neg)
+            loss = criterion(pos_score, neg_score, neg.mask)
+            if criterion.l2_weight:
+                loss = loss + criterion.l2_weight * model.l2_penalty(users, items)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += float(loss) * idx.numel()
+            bar.set_postfix(loss=f"{float(loss):.4f}")
+        epoch_metrics = {
+            "train/loss": loss_sum / num_edges,
+            "train/epoch_time": time.time() - t_epoch,
+            "train/sample_time": t_sample,
+            "epoch": epoch,
+        }
+        if epoch % int(cfg.train.eval_every) == 0 or epoch == int(cfg.train.epochs):
+            val = prefixed(evaluate(model, data, graph, evaluator, "val"), "val")
+            epoch_metrics.update(val)
+            if val[monitor] > best:
+                best, best_epoch, best_val, stale = val[monitor], epoch, val, 0
+                best_state = copy.deepcopy(model.state_dict())
+                if cfg.train.save_checkpoint:
+                    save_checkpoint({"model": best_state, "epoch": epoch, monitor: best, "config": config},
+                                    run_dir / "checkpoints" / "best.pt")
+            else:
+                stale += 1
+            log.info("epoch %d  loss %.4f  %s %.4f (best %.4f @ %d)  %.1fs", epoch, epoch_metrics["train/loss"],
+                     monitor, val[monitor], best, best_epoch, epoch_metrics["train/epoch_time"])
+        log_metrics(epoch_metrics, step=epoch)
+        if int(cfg.train.patience) and stale >= int(cfg.train.patience):
+            log.info("early stop at epoch %d: no %s gain in %d evaluations", epoch, monitor, stale)
+            break
+
+    # --- test with the best-by-validation weights ----------------------------------------------
+    model.load_state_dict(best_state)
+    test = prefixed(evaluate(model, data, graph, evaluator, "test"), "test")
+    log_metrics(test, step=epoch)
+    results = {**best_val, **test, **baseline, "best_epoch": float(best_epoch), "epochs": float(epoch),
+               "time": time.time() - t0}
+    record.summary(results)
+    if wandb is not None:
+        wandb.summary(results)
+        wandb.finish()
+    log.info("results in %s\n%s", run_dir, results_table(results, evaluator.ks))
+    return results
+
+
+def results_table(results: dict[str, float], ks: list[int]) -> str:
+    """Test metrics of the model beside MostPop, as a Markdown table."""
+    rows = ["| metric | model | MostPop |", "|---|---:|---:|"]
+    for m in ("recall", "ndcg", "precision", "hitrate"):
+        for k in ks:
+            key = f"{m}@{k}"
+            rows.append(f"| {key} | {results[f'test/{key}']:.4f} | {results[f'mostpop/test/{key}']:.4f} |")
+    return "\n".join(rows)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> float:
+    metrics = train(cfg)
+    return metrics[str(cfg.optimized_metric)]
+
+
+if __name__ == "__main__":
+    main()
