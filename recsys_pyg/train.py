@@ -15,6 +15,7 @@ from typing import Any
 
 import hydra
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
@@ -41,6 +42,17 @@ def check_config(cfg: DictConfig) -> None:
     valid = [f"val/{m}@{k}" for m in ("recall", "ndcg", "precision", "hitrate") for k in cfg.eval.ks]
     if split != "val" or str(t.monitor) not in valid:
         raise ValueError(f"train.monitor={t.monitor} is not a validation metric of this run; choose one of {valid}")
+
+
+def build(node: DictConfig, key: str) -> Any:
+    """``instantiate(node)``, but a bad value surfaces as a ``ValueError`` naming the config key."""
+    try:
+        return instantiate(node)
+    except InstantiationException as err:
+        cause = err.__cause__
+        if isinstance(cause, (ValueError, TypeError)):
+            raise type(cause)(f"{key}: {cause}") from cause
+        raise
 
 
 def batch_scores(
@@ -101,15 +113,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     # --- setup -----------------------------------------------------------------------------
     t0 = time.time()
-    data: RecDataset = instantiate(cfg.dataset)
+    data: RecDataset = build(cfg.dataset, "dataset")
     graph = data.graph.to(device)
     log.info("dataset %s: %s (%.1fs)", data.name, data.stats(), time.time() - t0)
-    model = instantiate(cfg.model)(num_users=data.num_users, num_items=data.num_items).to(device)
+    model = build(cfg.model, "model")(num_users=data.num_users, num_items=data.num_items).to(device)
     generator = torch.Generator().manual_seed(int(cfg.seed))
-    sampler = instantiate(cfg.sampler)(graph=graph, generator=generator)
-    criterion = instantiate(cfg.loss)
-    optimizer = instantiate(cfg.optimizer)(params=model.parameters())
-    evaluator: Evaluator = instantiate(cfg.eval)
+    sampler = build(cfg.sampler, "sampler")(graph=graph, generator=generator)
+    criterion = build(cfg.loss, "loss")
+    optimizer = build(cfg.optimizer, "optimizer")(params=model.parameters())
+    evaluator: Evaluator = build(cfg.eval, "eval")
     log.info("model: %s (%d parameters)", model, sum(p.numel() for p in model.parameters()))
 
     config = OmegaConf.to_container(cfg, resolve=True)
@@ -152,8 +164,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            loss_sum += float(loss) * idx.numel()
-            bar.set_postfix(loss=f"{float(loss):.4f}")
+            loss_value = loss.item()
+            loss_sum += loss_value * idx.numel()
+            bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
         epoch_metrics = {
             "train/loss": loss_sum / num_edges,
             "train/epoch_time": time.time() - t_epoch,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from torch import Tensor, nn
 
 from recsys_pyg.data.graph import BipartiteGraph
@@ -34,6 +36,8 @@ class MF(nn.Module):
     ) -> None:
         super().__init__()
         check_sizes(num_users, num_items, embedding_dim)
+        if num_layers:
+            warnings.warn(f"MF has no propagation layers: num_layers={num_layers} gives the same model as 0", stacklevel=2)
         self.num_users, self.num_items = num_users, num_items
         self.init_std = init_std
         self.embedding = nn.Embedding(num_users + num_items, embedding_dim)

@@ -1,0 +1,42 @@
+# Set-up on a fresh machine: `make train` or `make test` create .venv (unless a virtualenv is
+# active), install the CPU build of torch when no torch is importable, then the package.
+SHELL := /bin/bash
+ifdef VIRTUAL_ENV
+ENV_DIR := $(VIRTUAL_ENV)
+else
+ENV_DIR := .venv
+endif
+PY := $(ENV_DIR)/bin/python
+STAMP := $(ENV_DIR)/.recsys_pyg_installed
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: help install train test test-all lint bench clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-10s %s\n", $$1, $$2}'
+
+$(PY):
+	python3 -m venv $(ENV_DIR)
+
+$(STAMP): $(PY) pyproject.toml
+	@# Keep a torch the user already has; otherwise take the pinned CPU build (no CUDA download).
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "$(TORCH_SPEC)"
+	$(PY) -m pip install -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP) ## Create the environment and install the package (editable) with test tools
+
+train: $(STAMP) ## Train LightGCN on the embedded synthetic dataset and print test metrics vs MostPop
+	$(PY) -m recsys_pyg.train experiment=lightgcn_synthetic $(ARGS)
+
+test: $(STAMP) ## Run the default test suite (slow tests excluded)
+	$(PY) -m pytest -q $(ARGS)
+
+test-all: $(STAMP) ## Run every test, slow ones included
+	$(PY) -m pytest -q -m "slow or not slow" $(ARGS)
+
+lint: $(STAMP) ## Ruff
+	$(PY) -m ruff check recsys_pyg tests scripts
+
+clean: ## Remove run outputs (not the environment)
+	rm -rf outputs multirun

@@ -1,0 +1,28 @@
+"""Shared test helpers: Hydra composition of shrunk configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, open_dict
+
+CONF = str(Path(__file__).resolve().parents[1] / "conf")
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def make_cfg(overrides: list[str], output_dir: Path) -> DictConfig:
+    """Compose ``conf/config.yaml`` with overrides; W&B off unless overridden, output in ``output_dir``."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose("config", overrides=["logger=none", "train.progress=false", *overrides])
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+    return cfg
+
+
+@pytest.fixture
+def cfg_factory(tmp_path: Path):
+    return lambda *overrides: make_cfg(list(overrides), tmp_path)

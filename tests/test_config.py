@@ -1,0 +1,60 @@
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.errors import MissingConfigException
+from hydra.utils import instantiate
+
+from recsys_pyg.data import RecDataset
+from recsys_pyg.train import check_config, train
+from tests.conftest import CONF
+
+TINY = ["dataset.source.num_users=60", "dataset.source.num_items=80", "dataset.source.num_interactions=900"]
+GROUPS = ["dataset", "model", "sampler", "loss", "optimizer", "eval", "logger"]
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (Path(CONF) / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
+def test_every_group_option_composes_and_instantiates(cfg_factory, group, option):
+    cfg = cfg_factory(f"{group}={option}", *TINY)
+    data = instantiate(cfg.dataset)
+    assert isinstance(data, RecDataset)
+    model = instantiate(cfg.model)(num_users=data.num_users, num_items=data.num_items)
+    assert isinstance(model, torch.nn.Module)
+    assert instantiate(cfg.sampler)(graph=data.graph).sample(data.graph.user[:4]).items.shape[0] == 4
+    instantiate(cfg.optimizer)(params=model.parameters())
+    instantiate(cfg.eval)
+    assert hasattr(instantiate(cfg.loss), "l2_weight")
+    if group == "logger" and option == "none":
+        assert cfg.logger._target_ is None
+
+
+@pytest.mark.parametrize("preset", [f"experiment={o}" for o in options("experiment")] + [f"debug={o}" for o in options("debug")])
+def test_presets_compose(cfg_factory, preset):
+    cfg = cfg_factory(preset)
+    check_config(cfg)
+
+
+def test_unknown_names_list_the_valid_ones(cfg_factory):
+    with pytest.raises(MissingConfigException) as err:
+        cfg_factory("model=nope")
+    assert "lightgcn" in str(err.value) and "mf" in str(err.value)
+    with pytest.raises(MissingConfigException) as err:
+        cfg_factory("dataset=nope")
+    assert "synthetic" in str(err.value)
+
+
+@pytest.mark.parametrize("override,message", [
+    ("eval.ks=[0,20]", "every K in eval.ks must be a positive integer"),
+    ("model.embedding_dim=0", "embedding_dim must be a positive integer"),
+    ("train.epochs=0", "train.epochs must be a positive integer"),
+    ("train.monitor=val/recall@7", "train.monitor=val/recall@7 is not a validation metric"),
+    ("dataset.source.num_interactions=10", "num_interactions=10 is impossible"),
+])
+def test_impossible_values_say_what_is_wrong(cfg_factory, override, message):
+    cfg = cfg_factory(*TINY, override)
+    with pytest.raises(ValueError, match=message.replace("[", "\\[")):
+        train(cfg)
