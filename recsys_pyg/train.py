@@ -71,20 +71,28 @@ def batch_scores(
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, data: RecDataset, graph: BipartiteGraph, evaluator: Evaluator, part: str) -> dict[str, float]:
+def evaluate(
+    model: torch.nn.Module, data: RecDataset, graph: BipartiteGraph, evaluator: Evaluator, part: str
+) -> dict[str, float]:
     """Full-ranking metrics on ``part`` (val or test); earlier parts' items are masked."""
     model.eval()
     user_emb, item_emb = model(graph)
-    truth, exclude = (data.val_items, [data.graph.user_items]) if part == "val" else (
-        data.test_items, [data.graph.user_items, data.val_items])
+    truth, exclude = (
+        (data.val_items, [data.graph.user_items])
+        if part == "val"
+        else (data.test_items, [data.graph.user_items, data.val_items])
+    )
     return evaluator.evaluate(user_emb, item_emb, truth, exclude)
 
 
 def mostpop(data: RecDataset, evaluator: Evaluator, part: str) -> dict[str, float]:
     """The popularity baseline, ranked by the same evaluator."""
     user_emb, item_emb = popularity_embeddings(data.graph.item_degree, data.num_users)
-    truth, exclude = (data.val_items, [data.graph.user_items]) if part == "val" else (
-        data.test_items, [data.graph.user_items, data.val_items])
+    truth, exclude = (
+        (data.val_items, [data.graph.user_items])
+        if part == "val"
+        else (data.test_items, [data.graph.user_items, data.val_items])
+    )
     return evaluator.evaluate(user_emb, item_emb, truth, exclude)
 
 
@@ -135,8 +143,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if wandb is not None:
             wandb.log(metrics, step)
 
-    baseline = {**prefixed(mostpop(data, evaluator, "val"), "mostpop/val"),
-                **prefixed(mostpop(data, evaluator, "test"), "mostpop/test")}
+    baseline = {
+        **prefixed(mostpop(data, evaluator, "val"), "mostpop/val"),
+        **prefixed(mostpop(data, evaluator, "test"), "mostpop/test"),
+    }
     log_metrics(baseline, step=0)
 
     # --- loop --------------------------------------------------------------------------------
@@ -150,7 +160,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         t_epoch, t_sample, loss_sum = time.time(), 0.0, 0.0
         perm = torch.randperm(num_edges, generator=generator).to(device)
         batches = range(0, num_edges, batch_size)
-        bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=None if cfg.train.progress else True, unit="batch")
+        bar = tqdm(
+            batches, desc=f"epoch {epoch}", leave=False, disable=None if cfg.train.progress else True, unit="batch"
+        )
         for start in bar:
             idx = perm[start : start + batch_size]
             users, pos = graph.user[idx], graph.item[idx]  # (B,), (B,)
@@ -180,12 +192,22 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 best, best_epoch, best_val, stale = val[monitor], epoch, val, 0
                 best_state = copy.deepcopy(model.state_dict())
                 if cfg.train.save_checkpoint:
-                    save_checkpoint({"model": best_state, "epoch": epoch, monitor: best, "config": config},
-                                    run_dir / "checkpoints" / "best.pt")
+                    save_checkpoint(
+                        {"model": best_state, "epoch": epoch, monitor: best, "config": config},
+                        run_dir / "checkpoints" / "best.pt",
+                    )
             else:
                 stale += 1
-            log.info("epoch %d  loss %.4f  %s %.4f (best %.4f @ %d)  %.1fs", epoch, epoch_metrics["train/loss"],
-                     monitor, val[monitor], best, best_epoch, epoch_metrics["train/epoch_time"])
+            log.info(
+                "epoch %d  loss %.4f  %s %.4f (best %.4f @ %d)  %.1fs",
+                epoch,
+                epoch_metrics["train/loss"],
+                monitor,
+                val[monitor],
+                best,
+                best_epoch,
+                epoch_metrics["train/epoch_time"],
+            )
         log_metrics(epoch_metrics, step=epoch)
         if int(cfg.train.patience) and stale >= int(cfg.train.patience):
             log.info("early stop at epoch %d: no %s gain in %d evaluations", epoch, monitor, stale)
@@ -195,8 +217,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     model.load_state_dict(best_state)
     test = prefixed(evaluate(model, data, graph, evaluator, "test"), "test")
     log_metrics(test, step=epoch)
-    results = {**best_val, **test, **baseline, "best_epoch": float(best_epoch), "epochs": float(epoch),
-               "time": time.time() - t0}
+    results = {
+        **best_val,
+        **test,
+        **baseline,
+        "best_epoch": float(best_epoch),
+        "epochs": float(epoch),
+        "time": time.time() - t0,
+    }
     record.summary(results)
     if wandb is not None:
         wandb.summary(results)

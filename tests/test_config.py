@@ -32,7 +32,9 @@ def test_every_group_option_composes_and_instantiates(cfg_factory, group, option
         assert cfg.logger._target_ is None
 
 
-@pytest.mark.parametrize("preset", [f"experiment={o}" for o in options("experiment")] + [f"debug={o}" for o in options("debug")])
+@pytest.mark.parametrize(
+    "preset", [f"experiment={o}" for o in options("experiment")] + [f"debug={o}" for o in options("debug")]
+)
 def test_presets_compose(cfg_factory, preset):
     cfg = cfg_factory(preset)
     check_config(cfg)
@@ -47,13 +49,16 @@ def test_unknown_names_list_the_valid_ones(cfg_factory):
     assert "synthetic" in str(err.value)
 
 
-@pytest.mark.parametrize("override,message", [
-    ("eval.ks=[0,20]", "every K in eval.ks must be a positive integer"),
-    ("model.embedding_dim=0", "embedding_dim must be a positive integer"),
-    ("train.epochs=0", "train.epochs must be a positive integer"),
-    ("train.monitor=val/recall@7", "train.monitor=val/recall@7 is not a validation metric"),
-    ("dataset.source.num_interactions=10", "num_interactions=10 is impossible"),
-])
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("eval.ks=[0,20]", "every K in eval.ks must be a positive integer"),
+        ("model.embedding_dim=0", "embedding_dim must be a positive integer"),
+        ("train.epochs=0", "train.epochs must be a positive integer"),
+        ("train.monitor=val/recall@7", "train.monitor=val/recall@7 is not a validation metric"),
+        ("dataset.source.num_interactions=10", "num_interactions=10 is impossible"),
+    ],
+)
 def test_impossible_values_say_what_is_wrong(cfg_factory, override, message):
     cfg = cfg_factory(*TINY, override)
     with pytest.raises(ValueError, match=message.replace("[", "\\[")):

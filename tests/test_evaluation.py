@@ -14,8 +14,9 @@ def plain_loop(scores, truth: dict, exclude: dict, k: int):
     for u, rel in truth.items():
         if not rel:
             continue
-        ranked = sorted((i for i in range(scores.shape[1]) if i not in exclude.get(u, set())),
-                        key=lambda i: -scores[u, i].item())[:k]
+        ranked = sorted(
+            (i for i in range(scores.shape[1]) if i not in exclude.get(u, set())), key=lambda i: -scores[u, i].item()
+        )[:k]
         hits = [1.0 if i in rel else 0.0 for i in ranked]
         dcg = sum(h / math.log2(r + 2) for r, h in enumerate(hits))
         idcg = sum(1 / math.log2(r + 2) for r in range(min(len(rel), k)))
@@ -29,7 +30,9 @@ def plain_loop(scores, truth: dict, exclude: dict, k: int):
 def csr_of(sets: dict, num_users: int, num_items: int) -> CSR:
     rows = [u for u, s in sets.items() for _ in s]
     cols = [i for s in sets.values() for i in s]
-    return CSR.from_pairs(torch.tensor(rows, dtype=torch.long), torch.tensor(cols, dtype=torch.long), num_users, num_items)
+    return CSR.from_pairs(
+        torch.tensor(rows, dtype=torch.long), torch.tensor(cols, dtype=torch.long), num_users, num_items
+    )
 
 
 def test_hand_worked_example():
@@ -52,8 +55,10 @@ def test_hand_worked_example():
 def random_case(seed=0, num_users=37, num_items=60):
     gen = torch.Generator().manual_seed(seed)
     user_emb, item_emb = torch.randn(num_users, 8, generator=gen), torch.randn(num_items, 8, generator=gen)
-    train = {u: set(torch.randperm(num_items, generator=gen)[: int(torch.randint(0, 15, (1,), generator=gen))].tolist())
-             for u in range(num_users)}
+    train = {
+        u: set(torch.randperm(num_items, generator=gen)[: int(torch.randint(0, 15, (1,), generator=gen))].tolist())
+        for u in range(num_users)
+    }
     truth = {}
     for u in range(num_users):
         candidates = [i for i in range(num_items) if i not in train[u]]
@@ -83,10 +88,18 @@ def test_matches_torch_geometric_metrics():
     users = torch.nonzero(truth_csr.degree() > 0).flatten()
     top = ev.top_k(user_emb, item_emb, users, 10, [train_csr])
     local = {int(u): r for r, u in enumerate(users)}
-    label = torch.tensor([[local[u] for u, s in truth.items() for _ in s if u in local],
-                          [i for u, s in truth.items() for i in s if u in local]])
-    for name, cls in (("recall", LinkPredRecall), ("ndcg", LinkPredNDCG), ("precision", LinkPredPrecision),
-                      ("hitrate", LinkPredHitRatio)):
+    label = torch.tensor(
+        [
+            [local[u] for u, s in truth.items() for _ in s if u in local],
+            [i for u, s in truth.items() for i in s if u in local],
+        ]
+    )
+    for name, cls in (
+        ("recall", LinkPredRecall),
+        ("ndcg", LinkPredNDCG),
+        ("precision", LinkPredPrecision),
+        ("hitrate", LinkPredHitRatio),
+    ):
         metric = cls(k=10)
         metric.update(top, label)
         assert got[f"{name}@10"] == pytest.approx(float(metric.compute()), abs=1e-5), name

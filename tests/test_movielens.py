@@ -14,7 +14,10 @@ from recsys_pyg.data.movielens import load_ml1m, load_ml100k
 REAL_ML100K = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
 
 # raw user 7 rates only low (a cold user after thresholding); item 5 too.
-U_DATA = "1\t1\t5\t881250949\n1\t2\t3\t881250950\n2\t2\t4\t881250951\n2\t3\t5\t881250952\n3\t1\t4\t881250953\n3\t4\t2\t881250954\n7\t5\t1\t881250955\n"  # noqa: E501
+U_DATA = (
+    "1\t1\t5\t881250949\n1\t2\t3\t881250950\n2\t2\t4\t881250951\n2\t3\t5\t881250952\n"
+    "3\t1\t4\t881250953\n3\t4\t2\t881250954\n7\t5\t1\t881250955\n"
+)
 
 
 def _genres(*on: int) -> str:
@@ -61,7 +64,8 @@ def test_ml100k_threshold_keeps_id_space(tmp_path: Path, gz: bool) -> None:
     assert data.user_ids == [1, 2, 3, 7] and data.item_ids == [1, 2, 3, 4, 5]
     assert data.user.tolist() == [0, 1, 1, 2] and data.item.tolist() == [0, 1, 2, 0]
     assert data.rating.tolist() == [5.0, 4.0, 5.0, 4.0]
-    assert data.timestamp.dtype == torch.long and data.timestamp.tolist() == [881250949, 881250951, 881250952, 881250953]
+    assert data.timestamp.dtype == torch.long
+    assert data.timestamp.tolist() == [881250949, 881250951, 881250952, 881250953]
 
     every = load_ml100k(tmp_path / "ml", threshold=None)
     assert (every.num_users, every.num_items, len(every)) == (4, 5, 7)
@@ -129,7 +133,9 @@ def test_ml100k_missing_folder_says_what_to_do(tmp_path: Path) -> None:
 
 
 ML1M_RATINGS = "1::10::5::978300760\n1::20::3::978300761\n2::10::4::978300762\n2::30::4::978300763\n3::20::2::978300764"
-ML1M_MOVIES = "10::Café Society (1995)::Comedy|Drama\n20::GoldenEye (1990)::Action\n30::Heat (2000)::Film-Noir|Western\n"
+ML1M_MOVIES = (
+    "10::Café Society (1995)::Comedy|Drama\n20::GoldenEye (1990)::Action\n30::Heat (2000)::Film-Noir|Western\n"
+)
 ML1M_USERS = "1::F::1::10::48067\n2::M::56::16::70072\n3::M::25::0::55117\n"
 
 

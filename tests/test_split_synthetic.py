@@ -42,8 +42,10 @@ def test_temporal_split_properties():
     assert not (train & val) and not (train & test) and not (val & test)
     assert len(train) + len(val) + len(test) == len(data)
     for u in range(300):
-        times = {name: part.timestamp[part.user == u] for name, part in
-                 (("train", split.train), ("val", split.val), ("test", split.test))}
+        times = {
+            name: part.timestamp[part.user == u]
+            for name, part in (("train", split.train), ("val", split.val), ("test", split.test))
+        }
         n = sum(t.numel() for t in times.values())
         assert times["test"].numel() == round(n * 0.2)
         assert times["val"].numel() == round(n * 0.1)
@@ -55,7 +57,9 @@ def test_temporal_split_properties():
 
 
 def test_split_keeps_single_event_users_in_train_and_checks_fractions():
-    data = Interactions(torch.tensor([0, 1, 1, 1]), torch.tensor([0, 0, 1, 2]), 2, 3, timestamp=torch.tensor([5, 1, 2, 3]))
+    data = Interactions(
+        torch.tensor([0, 1, 1, 1]), torch.tensor([0, 0, 1, 2]), 2, 3, timestamp=torch.tensor([5, 1, 2, 3])
+    )
     split = temporal_split(data, 0.34, 0.34)
     assert split.train.user.tolist().count(0) == 1
     assert split.test.item.tolist() == [2] and split.val.item.tolist() == [1]
@@ -68,10 +72,15 @@ def test_interactions_validation_and_dedup():
         Interactions(torch.tensor([0]), torch.tensor([3]), 1, 3)
     with pytest.raises(ValueError, match="at least one user"):
         Interactions(torch.tensor([], dtype=torch.long), torch.tensor([], dtype=torch.long), 0, 3)
-    data = Interactions(torch.tensor([0, 0, 1, 0]), torch.tensor([1, 1, 0, 2]), 2, 3, timestamp=torch.tensor([9, 4, 1, 2]))
+    data = Interactions(
+        torch.tensor([0, 0, 1, 0]), torch.tensor([1, 1, 0, 2]), 2, 3, timestamp=torch.tensor([9, 4, 1, 2])
+    )
     dedup = data.deduplicate()
     assert sorted(zip(dedup.user.tolist(), dedup.item.tolist(), dedup.timestamp.tolist())) == [
-        (0, 1, 4), (0, 2, 2), (1, 0, 1)]
+        (0, 1, 4),
+        (0, 2, 2),
+        (1, 0, 1),
+    ]
     empty = Interactions(torch.tensor([], dtype=torch.long), torch.tensor([], dtype=torch.long), 2, 3)
     with pytest.raises(ValueError, match="has no interactions"):
         prepare_dataset("empty", empty, temporal_split)

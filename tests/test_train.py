@@ -9,8 +9,13 @@ import torch
 from recsys_pyg.train import train
 
 SMALL = [
-    "dataset.source.num_users=500", "dataset.source.num_items=250", "dataset.source.num_interactions=15000",
-    "dataset.source.strength=6.0", "optimizer.lr=0.005", "train.epochs=20", "train.eval_every=5",
+    "dataset.source.num_users=500",
+    "dataset.source.num_items=250",
+    "dataset.source.num_interactions=15000",
+    "dataset.source.strength=6.0",
+    "optimizer.lr=0.005",
+    "train.epochs=20",
+    "train.eval_every=5",
     "train.batch_size=1024",
 ]
 
@@ -29,7 +34,9 @@ def test_training_beats_mostpop(cfg_factory, tmp_path, model):
     lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [x["epoch"] for x in lines if "val/recall@20" in x] == [5, 10, 15, 20]
     assert all("train/loss" in x for x in lines if "epoch" in x)
-    assert json.loads((tmp_path / "config.json").read_text())["model"]["_target_"].endswith(model.upper() if model == "mf" else "LightGCN")
+    assert json.loads((tmp_path / "config.json").read_text())["model"]["_target_"].endswith(
+        model.upper() if model == "mf" else "LightGCN"
+    )
     ckpt = torch.load(tmp_path / "checkpoints" / "best.pt", weights_only=False)
     assert ckpt["epoch"] == results["best_epoch"] and ckpt["val/recall@20"] == results["val/recall@20"]
 
@@ -63,13 +70,25 @@ def test_sweep_from_the_shell(tmp_path):
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "recsys_pyg.train", "-m", "model=mf,lightgcn", "model.num_layers=0,2",
-           "debug=default", f"hydra.sweep.dir={tmp_path}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "recsys_pyg.train",
+        "-m",
+        "model=mf,lightgcn",
+        "model.num_layers=0,2",
+        "debug=default",
+        f"hydra.sweep.dir={tmp_path}",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     summaries = sorted(tmp_path.glob("*/summary.json"))
     assert len(summaries) == 4
     configs = [json.loads((p.parent / "config.json").read_text()) for p in summaries]
     assert sorted((c["model"]["_target_"].split(".")[-1], c["model"]["num_layers"]) for c in configs) == [
-        ("LightGCN", 0), ("LightGCN", 2), ("MF", 0), ("MF", 2)]
+        ("LightGCN", 0),
+        ("LightGCN", 2),
+        ("MF", 0),
+        ("MF", 2),
+    ]
     assert all("test/recall@20" in json.loads(p.read_text()) for p in summaries)

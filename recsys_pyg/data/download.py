@@ -129,8 +129,8 @@ def extract(archive: Path, dest_dir: Path) -> Path:
     name = archive.name.lower()
     if name.endswith(".zip"):
         with zipfile.ZipFile(archive) as zf:
-            for member in zf.namelist():
-                _safe_target(root, member, archive)
+            for entry in zf.namelist():
+                _safe_target(root, entry, archive)
             zf.extractall(root)
     elif name.endswith((".tar.gz", ".tgz", ".tar")):
         with tarfile.open(archive, "r:*") as tf:

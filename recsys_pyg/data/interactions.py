@@ -50,8 +50,7 @@ class Interactions:
         for name, ids, n in (("user", self.user, self.num_users), ("item", self.item, self.num_items)):
             if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= n):
                 raise ValueError(
-                    f"{name} index out of range: found [{int(ids.min())}, {int(ids.max())}] "
-                    f"but num_{name}s={n}"
+                    f"{name} index out of range: found [{int(ids.min())}, {int(ids.max())}] but num_{name}s={n}"
                 )
         for name in ("timestamp", "rating"):
             value = getattr(self, name)

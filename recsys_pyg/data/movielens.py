@@ -169,6 +169,7 @@ def load_ml100k(path: str | Path, threshold: float | None = 4.0, features: bool 
     """
     folder = Path(path)
     data = _build(*_read_ratings(require_file(folder, "u.data"), str.split), threshold)
+    assert data.user_ids is not None and data.item_ids is not None
     if features:
         item_file, user_file = resolve_file(folder, "u.item"), resolve_file(folder, "u.user")
         if item_file is not None:
@@ -256,6 +257,7 @@ def load_ml1m(path: str | Path, threshold: float | None = 4.0, features: bool = 
     """
     folder = Path(path)
     data = _build(*_read_ratings(require_file(folder, "ratings.dat"), _split_colons), threshold)
+    assert data.user_ids is not None and data.item_ids is not None
     if features:
         movies, users = resolve_file(folder, "movies.dat"), resolve_file(folder, "users.dat")
         if movies is not None:

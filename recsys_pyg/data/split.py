@@ -39,9 +39,7 @@ def _rank_within_user(data: Interactions, gen: torch.Generator) -> tuple[Tensor,
     return order, rank, degree[user]
 
 
-def temporal_split(
-    data: Interactions, val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0
-) -> Split:
+def temporal_split(data: Interactions, val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0) -> Split:
     """Per-user temporal split: each user's last events are the test part, the ones before it validation.
 
     A user with ``n`` events gives ``round(n * test_fraction)`` to test and

@@ -32,6 +32,7 @@ def _kind(path: Path) -> str:
 def _read_text(path: Path, sep: str, header: bool, encoding: str) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     """Column names and an iterator of ``(line number, fields)`` over the data rows of a delimited file."""
     f = open_text(path, encoding)
+    rows: Iterator[tuple[int, list[str]]]
     if len(sep) == 1:
         reader: Any = csv.reader(f, delimiter=sep)
         rows = ((reader.line_num, row) for row in reader)

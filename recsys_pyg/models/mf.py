@@ -37,7 +37,9 @@ class MF(nn.Module):
         super().__init__()
         check_sizes(num_users, num_items, embedding_dim)
         if num_layers:
-            warnings.warn(f"MF has no propagation layers: num_layers={num_layers} gives the same model as 0", stacklevel=2)
+            warnings.warn(
+                f"MF has no propagation layers: num_layers={num_layers} gives the same model as 0", stacklevel=2
+            )
         self.num_users, self.num_items = num_users, num_items
         self.init_std = init_std
         self.embedding = nn.Embedding(num_users + num_items, embedding_dim)
@@ -62,7 +64,8 @@ class MF(nn.Module):
         return embedding_l2(self.embedding.weight, users, items + self.num_users)
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}({self.num_users}, {self.num_items}, embedding_dim={self.embedding.embedding_dim})"
+        dim = self.embedding.embedding_dim
+        return f"{self.__class__.__name__}({self.num_users}, {self.num_items}, embedding_dim={dim})"
 
 
 def embedding_l2(weight: Tensor, users: Tensor, nodes: Tensor) -> Tensor:
