@@ -21,7 +21,8 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from tqdm import tqdm
 
-from recsys_pyg.data import BipartiteGraph, RecDataset
+from recsys_pyg.data import CSR, BipartiteGraph, RecDataset
+from recsys_pyg.data.table import save_id_maps
 from recsys_pyg.evaluation import Evaluator, popularity_embeddings
 from recsys_pyg.run_record import RunRecord, WandbLogger, save_checkpoint
 from recsys_pyg.samplers import Negatives
@@ -70,30 +71,30 @@ def batch_scores(
     return pos_score, neg_score, items
 
 
+def targets(data: RecDataset, part: str) -> tuple[CSR, list[CSR]]:
+    """Held-out items of ``part`` and the items to mask: training (and validation, at test time).
+
+    A dataset without a validation part (the NGCF/LightGCN paper protocol) validates on test.
+    """
+    if part == "val" and data.val_items.nnz > 0:
+        return data.val_items, [data.graph.user_items]
+    return data.test_items, [data.graph.user_items, data.val_items]
+
+
 @torch.no_grad()
 def evaluate(
     model: torch.nn.Module, data: RecDataset, graph: BipartiteGraph, evaluator: Evaluator, part: str
 ) -> dict[str, float]:
-    """Full-ranking metrics on ``part`` (val or test); earlier parts' items are masked."""
+    """Full-ranking metrics on ``part`` (val or test)."""
     model.eval()
     user_emb, item_emb = model(graph)
-    truth, exclude = (
-        (data.val_items, [data.graph.user_items])
-        if part == "val"
-        else (data.test_items, [data.graph.user_items, data.val_items])
-    )
-    return evaluator.evaluate(user_emb, item_emb, truth, exclude)
+    return evaluator.evaluate(user_emb, item_emb, *targets(data, part))
 
 
 def mostpop(data: RecDataset, evaluator: Evaluator, part: str) -> dict[str, float]:
     """The popularity baseline, ranked by the same evaluator."""
     user_emb, item_emb = popularity_embeddings(data.graph.item_degree, data.num_users)
-    truth, exclude = (
-        (data.val_items, [data.graph.user_items])
-        if part == "val"
-        else (data.test_items, [data.graph.user_items, data.val_items])
-    )
-    return evaluator.evaluate(user_emb, item_emb, truth, exclude)
+    return evaluator.evaluate(user_emb, item_emb, *targets(data, part))
 
 
 def prefixed(metrics: dict[str, float], prefix: str) -> dict[str, float]:
@@ -124,6 +125,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
     data: RecDataset = build(cfg.dataset, "dataset")
     graph = data.graph.to(device)
     log.info("dataset %s: %s (%.1fs)", data.name, data.stats(), time.time() - t0)
+    if data.val_items.nnz == 0:
+        log.warning(
+            "dataset %s has no validation part: model selection uses the test split (paper protocol)", data.name
+        )
+    if data.split.train.user_ids is not None and data.split.train.item_ids is not None:
+        save_id_maps(data.split.train, run_dir)  # report recommendations in the data's own ids
     model = build(cfg.model, "model")(num_users=data.num_users, num_items=data.num_items).to(device)
     generator = torch.Generator().manual_seed(int(cfg.seed))
     sampler = build(cfg.sampler, "sampler")(graph=graph, generator=generator)

@@ -10,11 +10,21 @@ from recsys_pyg.train import check_config, train
 from tests.conftest import CONF
 
 TINY = ["dataset.source.num_users=60", "dataset.source.num_items=80", "dataset.source.num_interactions=900"]
-GROUPS = ["dataset", "model", "sampler", "loss", "optimizer", "eval", "logger"]
+GROUPS = ["model", "sampler", "loss", "optimizer", "eval", "logger", "dataset/split"]
 
 
 def options(group: str) -> list[str]:
     return sorted(p.stem for p in (Path(CONF) / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", options("dataset"))
+def test_every_dataset_composes(cfg_factory, name):
+    """Real datasets need files (tested in test_datasets.py); here: each composes into a prepare_dataset call."""
+    cfg = cfg_factory(f"dataset={name}")
+    assert cfg.dataset._target_ == "recsys_pyg.data.prepare_dataset" and cfg.dataset.name == name
+    assert cfg.dataset.source._target_.startswith("recsys_pyg.data.")
+    if name not in ("synthetic", "interactions"):  # downloadable, with a pinned checksum or a logged one
+        assert cfg.dataset.download.get("url") or cfg.dataset.download.get("files")
 
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
+from pathlib import Path
+from typing import Any
 
+import torch
+
+from recsys_pyg.data.download import extract, fetch, sha256sum
+from recsys_pyg.data.filters import k_core, min_user_interactions
 from recsys_pyg.data.graph import CSR, BipartiteGraph
 from recsys_pyg.data.interactions import Interactions
 from recsys_pyg.data.split import Split
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -40,11 +51,23 @@ class RecDataset:
     def test_items(self) -> CSR:
         return _csr(self.split.test)
 
+    @property
+    def item_features(self) -> torch.Tensor | None:
+        return self.split.train.item_features
+
+    @property
+    def user_features(self) -> torch.Tensor | None:
+        return self.split.train.user_features
+
     def stats(self) -> dict[str, float]:
+        """Sizes, density and cold-start counts of each part."""
         parts = {"train": self.split.train, "val": self.split.val, "test": self.split.test}
         out: dict[str, float] = {"users": self.num_users, "items": self.num_items}
         out.update({f"{k}_interactions": len(v) for k, v in parts.items()})
         out["density"] = sum(len(v) for v in parts.values()) / (self.num_users * self.num_items)
+        for part in ("val", "test"):
+            out[f"{part}_users"] = int(getattr(self, f"{part}_items").degree().gt(0).sum())
+            out[f"{part}_cold_start_users"] = int(self.split.cold_start(part).numel())
         return out
 
 
@@ -52,26 +75,123 @@ def _csr(part: Interactions) -> CSR:
     return CSR.from_pairs(part.user, part.item, part.num_users, part.num_items)
 
 
+def dataset_folder(
+    name: str,
+    path: str | None,
+    data_dir: str | Path,
+    url: str | None = None,
+    md5: str | None = None,
+    sha256: str | None = None,
+    subdir: str | None = None,
+    files: Mapping[str, str] | None = None,
+) -> Path:
+    """Where a dataset's files are: ``path`` (a folder, or a file) when given, else a download cache.
+
+    Without ``path``, ``url`` (an archive) or ``files`` (name -> URL, for datasets published
+    as loose files) is fetched into ``data_dir/name`` on first use, checked against the
+    pinned checksum and unpacked; later runs reuse it. ``subdir`` is the archive's top folder.
+    """
+    if path is not None:
+        location = Path(path).expanduser()
+        if not location.exists():
+            raise FileNotFoundError(
+                f"dataset.path={path} does not exist; give the folder (or file) holding the {name} data"
+            )
+        return location
+    root = Path(data_dir).expanduser() / name
+    done = root / ".complete"
+    folder = root / subdir if subdir else root
+    if done.exists():
+        return folder
+    if files:
+        for file_name, file_url in files.items():
+            fetch(file_url, root / file_name)
+        log.warning(
+            "%s: the published files carry no pinned checksum; their sha256 are %s",
+            name,
+            {f: sha256sum(root / f) for f in files},
+        )
+    elif url:
+        archive = fetch(url, root / Path(url).name, sha256=sha256, md5=md5)
+        extract(archive, root)
+    else:
+        raise ValueError(f"dataset {name}: give dataset.path (a local copy) or a download url")
+    done.touch()
+    return folder
+
+
+def _cache_key(source: partial, folder: Path) -> str:
+    spec = {"fn": f"{source.func.__module__}.{source.func.__qualname__}", "kw": source.keywords, "folder": str(folder)}
+    files = [folder] if folder.is_file() else [p for p in folder.iterdir() if p.is_file()]
+    stamp = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    return hashlib.sha1(json.dumps([spec, stamp], sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def load_source(source: Any, folder: Path, cache_dir: Path | None) -> Interactions | Split:
+    """Call a loader on ``folder``, reusing the processed result cached in ``cache_dir``."""
+    if cache_dir is None or not isinstance(source, partial):
+        return source(folder)
+    cache_file = cache_dir / f"processed-{_cache_key(source, folder)}.pt"
+    if cache_file.exists():
+        try:
+            return torch.load(cache_file, weights_only=False)
+        except Exception as err:  # a broken cache is rebuilt, never trusted
+            log.warning("ignoring unreadable cache %s (%s)", cache_file, err)
+    data = source(folder)
+    try:
+        from recsys_pyg.run_record import atomic_write
+
+        atomic_write(cache_file, lambda f: torch.save(data, f))
+    except OSError as err:  # a read-only cache folder is fine: just no cache
+        log.info("not caching %s: %s", cache_file, err)
+    return data
+
+
+def apply_filters(data: Interactions, user_core: int = 0, item_core: int = 0, min_user: int = 0) -> Interactions:
+    """k-core on users and items (iterated until stable), then a minimum of events per user."""
+    if user_core or item_core:
+        data = k_core(data, user_core, item_core)
+    if min_user:
+        data = min_user_interactions(data, min_user)
+    return data
+
+
 def prepare_dataset(
     name: str,
-    source: Interactions | Split,
+    source: Interactions | Split | Callable[[Path], Interactions | Split],
     split: Callable[[Interactions], Split] | None = None,
     deduplicate: bool = True,
+    path: str | None = None,
+    data_dir: str | Path = "data_cache",
+    download: Mapping[str, Any] | None = None,
+    filters: Mapping[str, int] | None = None,
+    cache: bool = True,
 ) -> RecDataset:
     """Turn a loaded source into a :class:`RecDataset`.
 
     Args:
         name: dataset name for logs.
-        source: an interaction table, or a :class:`Split` when the data comes pre-split.
+        source: an interaction table, a :class:`Split` (data that comes pre-split), or a loader
+            called with the dataset's folder (``path``, or the download cache).
         split: the protocol that splits a table (ignored for a pre-split source).
         deduplicate: collapse repeated (user, item) pairs to their earliest event first.
+        path: a local copy of the dataset's files.
+        data_dir: the cache folder: downloads and processed results go to ``data_dir/name``.
+        download: where to fetch the files when ``path`` is not given (see :func:`dataset_folder`).
+        filters: ``user_core``, ``item_core``, ``min_user`` (see :func:`apply_filters`).
+        cache: reuse the processed result saved in ``data_dir/name``.
     """
-    if isinstance(source, Split):
-        return RecDataset(name, source)
-    if len(source) == 0:
+    data: Any = source
+    if callable(source) and not isinstance(source, (Interactions, Split)):
+        folder = dataset_folder(name=name, path=path, data_dir=data_dir, **(download or {}))
+        data = load_source(source, folder, Path(data_dir).expanduser() / name if cache else None)
+    if isinstance(data, Split):
+        return RecDataset(name, data)
+    if len(data) == 0:
         raise ValueError(f"dataset '{name}' has no interactions")
     if split is None:
         raise ValueError(f"dataset '{name}' is a single table: give a split protocol (dataset.split)")
     if deduplicate:
-        source = source.deduplicate()
-    return RecDataset(name, split(source))
+        data = data.deduplicate()
+    data = apply_filters(data, **(filters or {}))
+    return RecDataset(name, split(data))

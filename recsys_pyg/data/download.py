@@ -39,28 +39,29 @@ class DataFileError(ValueError):
         super().__init__(f"{where}: {problem}")
 
 
-def sha256sum(path: Path) -> str:
-    """Hex SHA-256 digest of a file, read in chunks."""
-    digest = hashlib.sha256()
+def sha256sum(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file (SHA-256 unless ``algorithm`` names another hashlib algorithm), read in chunks."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
 
 
-def fetch(url: str, dest: Path, sha256: str | None = None, timeout: float = 30.0) -> Path:
+def fetch(url: str, dest: Path, sha256: str | None = None, timeout: float = 30.0, md5: str | None = None) -> Path:
     """Download ``url`` to ``dest`` (atomically) and return ``dest``.
 
     An existing ``dest`` is reused without downloading when its checksum matches ``sha256``
-    (or when no checksum is given). Progress is shown with tqdm when the size is known.
+    (or ``md5``, for archives whose publisher gives only that; or when no checksum is given).
+    Progress is shown with tqdm when the size is known.
 
     Raises:
         RuntimeError: the URL cannot be reached; the message says where to put the file by hand.
         ValueError: the downloaded file does not match ``sha256`` (the file is deleted).
     """
     dest = Path(dest)
-    expected = sha256.lower() if sha256 else None
-    if dest.is_file() and (expected is None or sha256sum(dest) == expected):
+    algorithm, expected = ("md5", md5.lower()) if md5 else ("sha256", sha256.lower() if sha256 else None)
+    if dest.is_file() and (expected is None or sha256sum(dest, algorithm) == expected):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
@@ -69,10 +70,10 @@ def fetch(url: str, dest: Path, sha256: str | None = None, timeout: float = 30.0
         with os.fdopen(fd, "wb") as out:
             _download(url, out, dest, timeout)
         if expected is not None:
-            actual = sha256sum(tmp)
+            actual = sha256sum(tmp, algorithm)
             if actual != expected:
                 raise ValueError(
-                    f"checksum mismatch for {dest} downloaded from {url}: expected sha256 {expected}, "
+                    f"checksum mismatch for {dest} downloaded from {url}: expected {algorithm} {expected}, "
                     f"got {actual}; the file was deleted. Check the URL and checksum in the dataset config."
                 )
         os.replace(tmp, dest)
