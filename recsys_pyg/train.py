@@ -97,6 +97,20 @@ def mostpop(data: RecDataset, evaluator: Evaluator, part: str) -> dict[str, floa
     return evaluator.evaluate(user_emb, item_emb, *targets(data, part))
 
 
+def protocol(cfg: DictConfig, data: RecDataset) -> dict[str, Any]:
+    """The evaluation protocol in one place, for the run record and W&B (searchable as ``protocol.*``)."""
+    split = cfg.dataset.get("split")
+    return {
+        "dataset": data.name,
+        "split": "given" if split is None else str(split._target_).rsplit(".", 1)[-1],
+        "filters": OmegaConf.to_container(cfg.dataset.get("filters") or {}),
+        "threshold": cfg.dataset.source.get("threshold"),
+        "ranking": "full",  # every item ranked; training (and, at test time, validation) items excluded
+        "selection": "val" if data.val_items.nnz else "test",
+        **{k: int(v) for k, v in data.stats().items() if k.endswith(("users", "items", "interactions"))},
+    }
+
+
 def prefixed(metrics: dict[str, float], prefix: str) -> dict[str, float]:
     return {f"{prefix}/{k}": v for k, v in metrics.items()}
 
@@ -140,6 +154,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     log.info("model: %s (%d parameters)", model, sum(p.numel() for p in model.parameters()))
 
     config = OmegaConf.to_container(cfg, resolve=True)
+    config["protocol"] = protocol(cfg, data)  # type: ignore[index]
     record = RunRecord(run_dir, config=config)  # type: ignore[arg-type]
     wandb: WandbLogger | None = None
     if cfg.logger is not None and cfg.logger.get("_target_"):
