@@ -103,7 +103,7 @@ def protocol(cfg: DictConfig, data: RecDataset) -> dict[str, Any]:
     return {
         "dataset": data.name,
         "split": "given" if split is None else str(split._target_).rsplit(".", 1)[-1],
-        "filters": OmegaConf.to_container(cfg.dataset.get("filters") or {}),
+        "filters": OmegaConf.to_container(cfg.dataset.filters) if cfg.dataset.get("filters") else {},
         "threshold": cfg.dataset.source.get("threshold"),
         "ranking": "full",  # every item ranked; training (and, at test time, validation) items excluded
         "selection": "val" if data.val_items.nnz else "test",
