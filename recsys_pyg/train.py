@@ -59,16 +59,26 @@ def build(node: DictConfig, key: str) -> Any:
 def batch_scores(
     model: torch.nn.Module, graph: BipartiteGraph, users: Tensor, pos: Tensor, neg: Negatives
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Scores of the batch's positives ``(B,)`` and negatives ``(B, k)`` or ``(B, S)``, and the items used."""
-    items = torch.cat([pos, neg.items.flatten()])  # (B + B*k,) or (B + S,)
-    user_emb, item_emb = model(graph, users, items)  # (B, d), (B + ..., d)
-    pos_emb, neg_emb = item_emb[: pos.numel()], item_emb[pos.numel() :]
+    """Scores of the batch's positives ``(B,)`` and negatives ``(B, k + h)`` or ``(B, S + h)``, and the items used.
+
+    Every item embedding the batch needs is computed in one model call; shared negatives
+    are scored with one ``(B, d) @ (d, S)`` product.
+    """
+    b = pos.numel()
+    parts = [pos, neg.items.flatten()] + ([neg.hard.flatten()] if neg.hard is not None else [])
+    items = torch.cat(parts)  # (B + B*k [+ B*h],) or (B + S [+ B*h],)
+    user_emb, item_emb = model(graph, users, items)  # (B, d), (len(items), d)
+    pos_emb = item_emb[:b]  # (B, d)
+    easy_emb = item_emb[b : b + neg.items.numel()]
     pos_score = (user_emb * pos_emb).sum(-1)  # (B,)
     if neg.shared:
-        neg_score = user_emb @ neg_emb.T  # (B, S)
+        scores = [user_emb @ easy_emb.T]  # (B, S)
     else:
-        neg_score = (user_emb[:, None, :] * neg_emb.view(*neg.items.shape, -1)).sum(-1)  # (B, k)
-    return pos_score, neg_score, items
+        scores = [(user_emb[:, None, :] * easy_emb.view(*neg.items.shape, -1)).sum(-1)]  # (B, k)
+    if neg.hard is not None:
+        hard_emb = item_emb[b + neg.items.numel() :].view(*neg.hard.shape, -1)  # (B, h, d)
+        scores.append((user_emb[:, None, :] * hard_emb).sum(-1))  # (B, h)
+    return pos_score, torch.cat(scores, dim=1), items
 
 
 def targets(data: RecDataset, part: str) -> tuple[CSR, list[CSR]]:
@@ -192,7 +202,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             neg = sampler.sample(users, pos, epoch)
             t_sample += time.time() - t_s
             pos_score, neg_score, items = batch_scores(model, graph, users, pos, neg)
-            loss = criterion(pos_score, neg_score, neg.mask)
+            loss = criterion(pos_score, neg_score, neg.full_mask(users.numel()))
             if criterion.l2_weight:
                 loss = loss + criterion.l2_weight * model.l2_penalty(users, items)
             optimizer.zero_grad(set_to_none=True)

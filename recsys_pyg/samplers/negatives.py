@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 
@@ -11,9 +12,14 @@ from torch import Tensor
 class Negatives:
     """Negative items for a batch of ``B`` positive (user, item) pairs.
 
-    Either per positive, ``items`` ``(B, k)``, or one set shared by the batch, ``items``
-    ``(S,)`` with ``mask`` ``(B, S)`` True where the item is a valid negative for that row.
-    ``hard`` ``(B, k)`` flags hard negatives so they can be logged apart.
+    Args:
+        items: ``(B, k)`` negatives per positive, or ``(S,)`` one set shared by the whole batch.
+        mask: ``(B, k)`` or ``(B, S)``, True where ``items`` counts as a negative for that row
+            (a shared item that is the row user's own positive does not); ``None`` = all count.
+        hard: ``(B, h)`` per-row hard negatives, scored after ``items`` and logged apart;
+            ``None`` = none. Hard negatives always count.
+
+    The loss sees the scores of ``items`` then ``hard`` side by side: ``(B, k + h)`` or ``(B, S + h)``.
     """
 
     items: Tensor
@@ -23,3 +29,21 @@ class Negatives:
     @property
     def shared(self) -> bool:
         return self.items.dim() == 1
+
+    @property
+    def num_easy(self) -> int:
+        """Columns of the score matrix that come from ``items``."""
+        return self.items.shape[0] if self.shared else self.items.shape[1]
+
+    def full_mask(self, batch_size: int) -> Tensor | None:
+        """The mask over all ``k + h`` (or ``S + h``) columns, ``None`` when every negative counts."""
+        if self.mask is None and self.hard is None:
+            return None
+        easy = (
+            self.mask
+            if self.mask is not None
+            else torch.ones(batch_size, self.num_easy, dtype=torch.bool, device=self.items.device)
+        )
+        if self.hard is None:
+            return easy
+        return torch.cat([easy, torch.ones_like(self.hard, dtype=torch.bool)], dim=1)
