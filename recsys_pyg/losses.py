@@ -41,6 +41,24 @@ def binary_loss(pos: Tensor, neg: Tensor, mask: Tensor | None = None) -> Tensor:
     return total / (pos.numel() + mask.sum())
 
 
+def softmax_loss(pos: Tensor, neg: Tensor, mask: Tensor | None = None, temperature: float = 0.1) -> Tensor:
+    r"""Sampled softmax (InfoNCE): :math:`-\log \frac{e^{s^+/\tau}}{e^{s^+/\tau} + \sum_j e^{s^-_j/\tau}}`,
+    averaged over rows; masked negatives are left out of the denominator."""
+    mask = _check(pos, neg, mask)
+    logits = torch.cat([pos[:, None], neg.masked_fill(~mask, -torch.inf)], dim=1) / temperature  # (B, 1 + k)
+    return (torch.logsumexp(logits, dim=1) - logits[:, 0]).mean()
+
+
+def margin_loss(pos: Tensor, neg: Tensor, mask: Tensor | None = None, margin: float = 0.1) -> Tensor:
+    r"""PinSAGE's max-margin ranking loss, :math:`\max(0, s^- - s^+ + \Delta)`, averaged over each row's
+    valid negatives, then over rows."""
+    mask = _check(pos, neg, mask)
+    pair = torch.relu(neg - pos[:, None] + margin) * mask
+    count = mask.sum(1)
+    has = count > 0
+    return (pair.sum(1)[has] / count[has]).mean() if bool(has.any()) else pos.sum() * 0.0
+
+
 class BPRLoss(nn.Module):
     """:func:`bpr_loss` with the weight of the model's L2 regulariser (LightGCN's ``reg``)."""
 
@@ -62,3 +80,35 @@ class BinaryLoss(BPRLoss):
 
     def forward(self, pos: Tensor, neg: Tensor, mask: Tensor | None = None) -> Tensor:
         return binary_loss(pos, neg, mask)
+
+
+class SoftmaxLoss(BPRLoss):
+    """:func:`softmax_loss` with a temperature, and the weight of the model's L2 regulariser."""
+
+    def __init__(self, temperature: float = 0.1, l2_weight: float = 1e-4) -> None:
+        super().__init__(l2_weight)
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.temperature = temperature
+
+    def forward(self, pos: Tensor, neg: Tensor, mask: Tensor | None = None) -> Tensor:
+        return softmax_loss(pos, neg, mask, self.temperature)
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}, l2_weight={self.l2_weight}"
+
+
+class MarginLoss(BPRLoss):
+    """:func:`margin_loss` with margin ``Δ``, and the weight of the model's L2 regulariser."""
+
+    def __init__(self, margin: float = 0.1, l2_weight: float = 0.0) -> None:
+        super().__init__(l2_weight)
+        if margin < 0:
+            raise ValueError(f"margin must be >= 0, got {margin}")
+        self.margin = margin
+
+    def forward(self, pos: Tensor, neg: Tensor, mask: Tensor | None = None) -> Tensor:
+        return margin_loss(pos, neg, mask, self.margin)
+
+    def extra_repr(self) -> str:
+        return f"margin={self.margin}, l2_weight={self.l2_weight}"

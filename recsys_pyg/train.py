@@ -26,6 +26,7 @@ from recsys_pyg.data.table import save_id_maps
 from recsys_pyg.evaluation import Evaluator, popularity_embeddings
 from recsys_pyg.run_record import RunRecord, WandbLogger, save_checkpoint
 from recsys_pyg.samplers import Negatives
+from recsys_pyg.samplers.hardness import HardnessMeter
 from recsys_pyg.utils import flatten, resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
@@ -189,7 +190,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     epoch = 0
     for epoch in range(1, int(cfg.train.epochs) + 1):
         model.train()
-        t_epoch, t_sample, loss_sum = time.time(), 0.0, 0.0
+        t_epoch, t_sample, loss_sum, hardness = time.time(), 0.0, 0.0, HardnessMeter()
         perm = torch.randperm(num_edges, generator=generator).to(device)
         batches = range(0, num_edges, batch_size)
         bar = tqdm(
@@ -202,7 +203,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
             neg = sampler.sample(users, pos, epoch)
             t_sample += time.time() - t_s
             pos_score, neg_score, items = batch_scores(model, graph, users, pos, neg)
-            loss = criterion(pos_score, neg_score, neg.full_mask(users.numel()))
+            mask = neg.full_mask(users.numel())
+            loss = criterion(pos_score, neg_score, mask)
+            hardness.update(pos_score, neg_score, mask, neg.num_easy)
             if criterion.l2_weight:
                 loss = loss + criterion.l2_weight * model.l2_penalty(users, items)
             optimizer.zero_grad(set_to_none=True)
@@ -216,6 +219,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             "train/epoch_time": time.time() - t_epoch,
             "train/sample_time": t_sample,
             "epoch": epoch,
+            **hardness.compute(),
         }
         if epoch % int(cfg.train.eval_every) == 0 or epoch == int(cfg.train.epochs):
             val = prefixed(evaluate(model, data, graph, evaluator, "val"), "val")

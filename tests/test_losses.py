@@ -46,3 +46,44 @@ def test_shapes_checked_and_modules():
     assert BPRLoss(1e-3)(pos, neg) == bpr_loss(pos, neg)
     assert BinaryLoss()(pos, neg) == binary_loss(pos, neg)
     assert "l2_weight=0.001" in repr(BPRLoss(1e-3))
+
+
+def test_softmax_hand_computed_and_masked():
+    from recsys_pyg.losses import SoftmaxLoss, softmax_loss
+
+    pos = torch.tensor([1.0, 0.0])
+    neg = torch.tensor([[0.0, 2.0], [1.0, -1.0]])
+    t = 0.5
+    row0 = -math.log(math.exp(1 / t) / (math.exp(1 / t) + math.exp(0) + math.exp(2 / t)))
+    row1 = -math.log(math.exp(0) / (math.exp(0) + math.exp(1 / t) + math.exp(-1 / t)))
+    assert softmax_loss(pos, neg, temperature=t).item() == pytest.approx((row0 + row1) / 2, rel=1e-6)
+    mask = torch.tensor([[True, False], [False, False]])
+    row0m = -math.log(math.exp(1 / t) / (math.exp(1 / t) + 1))
+    assert softmax_loss(pos, neg, mask, t).item() == pytest.approx((row0m + 0.0) / 2, rel=1e-6)
+    assert SoftmaxLoss(temperature=t)(pos, neg) == softmax_loss(pos, neg, temperature=t)
+    with pytest.raises(ValueError, match="temperature"):
+        SoftmaxLoss(temperature=0)
+
+
+def test_margin_hand_computed():
+    from recsys_pyg.losses import MarginLoss, margin_loss
+
+    pos = torch.tensor([1.0, 0.0])
+    neg = torch.tensor([[0.95, 0.0], [0.5, -1.0]])
+    # row 0: relu(0.95-1+0.1)=0.05, relu(0-1+0.1)=0 -> 0.025; row 1: relu(0.6)=0.6, relu(-0.9)=0 -> 0.3
+    assert margin_loss(pos, neg, margin=0.1).item() == pytest.approx((0.025 + 0.3) / 2, rel=1e-5)
+    assert MarginLoss(0.1)(pos, neg) == margin_loss(pos, neg, margin=0.1)
+
+
+def test_hardness_meter_splits_easy_and_hard():
+    from recsys_pyg.samplers.hardness import HardnessMeter
+
+    meter = HardnessMeter()
+    pos = torch.tensor([1.0, 2.0])
+    neg = torch.tensor([[0.0, 3.0, 1.5], [2.5, 0.0, 4.0]])  # 2 easy columns, 1 hard
+    mask = torch.tensor([[True, True, True], [True, False, True]])
+    meter.update(pos, neg, mask, num_easy=2)
+    out = meter.compute()
+    # easy valid margins: 1, -2, -0.5 -> mean -0.5, violations 2/3; hard: -0.5, -2 -> -1.25, 1.0
+    assert out["neg/easy_margin"] == pytest.approx(-0.5) and out["neg/easy_violation"] == pytest.approx(2 / 3)
+    assert out["neg/hard_margin"] == pytest.approx(-1.25) and out["neg/hard_violation"] == 1.0

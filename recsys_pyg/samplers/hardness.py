@@ -1,0 +1,41 @@
+"""How hard the sampled negatives are, per epoch: what shows a curriculum at work."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+class HardnessMeter:
+    """Accumulates, for easy and hard negatives apart, the mean score margin ``s_pos - s_neg`` and
+    the fraction of negatives that outscore their positive.
+
+    ``update`` takes the loss's inputs: ``pos`` ``(B,)``, ``neg`` ``(B, k + h)`` with the first
+    ``num_easy`` columns easy, and the mask (``None`` = all count).
+    """
+
+    def __init__(self) -> None:
+        self.sums: dict[str, list[float]] = {}
+
+    def update(self, pos: Tensor, neg: Tensor, mask: Tensor | None, num_easy: int) -> None:
+        with torch.no_grad():
+            margin = pos[:, None] - neg  # (B, k + h)
+            valid = torch.ones_like(neg, dtype=torch.bool) if mask is None else mask
+            for kind, cols in (("easy", slice(0, num_easy)), ("hard", slice(num_easy, None))):
+                m, v = margin[:, cols], valid[:, cols]
+                count = float(v.sum())
+                if count == 0:
+                    continue
+                acc = self.sums.setdefault(kind, [0.0, 0.0, 0.0])
+                acc[0] += float((m * v).sum())
+                acc[1] += float(((m < 0) & v).sum())
+                acc[2] += count
+
+    def compute(self) -> dict[str, float]:
+        """``neg/{easy,hard}_margin``, ``neg/{easy,hard}_violation`` and ``neg/{easy,hard}_count`` (per epoch)."""
+        out = {}
+        for kind, (margin, violated, count) in self.sums.items():
+            out[f"neg/{kind}_margin"] = margin / count
+            out[f"neg/{kind}_violation"] = violated / count
+            out[f"neg/{kind}_count"] = count
+        return out
