@@ -8,6 +8,7 @@ to a sweeper.
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 import time
 from pathlib import Path
@@ -55,6 +56,13 @@ def build(node: DictConfig, key: str) -> Any:
         if isinstance(cause, (ValueError, TypeError)):
             raise type(cause)(f"{key}: {cause}") from cause
         raise
+
+
+def feature_inputs(model_fn: Any, data: RecDataset) -> dict[str, Tensor]:
+    """The dataset's node feature matrices, for models whose constructor takes them (e.g. PinSAGE)."""
+    params = inspect.signature(getattr(model_fn, "func", model_fn)).parameters
+    found = {"user_features": data.user_features, "item_features": data.item_features}
+    return {k: v for k, v in found.items() if k in params and v is not None}
 
 
 def batch_scores(
@@ -156,7 +164,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         )
     if data.split.train.user_ids is not None and data.split.train.item_ids is not None:
         save_id_maps(data.split.train, run_dir)  # report recommendations in the data's own ids
-    model = build(cfg.model, "model")(num_users=data.num_users, num_items=data.num_items).to(device)
+    model_fn = build(cfg.model, "model")
+    model = model_fn(num_users=data.num_users, num_items=data.num_items, **feature_inputs(model_fn, data)).to(device)
     generator = torch.Generator().manual_seed(int(cfg.seed))
     sampler = build(cfg.sampler, "sampler")(graph=graph, generator=generator)
     criterion = build(cfg.loss, "loss")

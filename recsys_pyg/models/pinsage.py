@@ -1,0 +1,162 @@
+"""PinSAGE for user–item recommendation: random-walk neighbourhoods, importance pooling, mini-batches."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from recsys_pyg.data.graph import BipartiteGraph
+from recsys_pyg.data.random_walk import Neighborhoods, importance_neighborhoods
+from recsys_pyg.models.mf import check_sizes, embedding_l2
+from recsys_pyg.models.pinsage_conv import PinSAGEConv
+
+SIDES = ("user", "item")
+
+
+class PinSAGE(nn.Module):
+    r"""PinSAGE (Ying et al., KDD 2018, https://arxiv.org/abs/1806.01973) on a user–item graph.
+
+    Each side has its own tower: a node's input is a learnable ID embedding plus a linear
+    projection of its features (when the dataset has them); ``num_layers``
+    :class:`PinSAGEConv` layers pool its random-walk neighbourhood (items among items,
+    users among users; see :mod:`recsys_pyg.data.random_walk`), and a final dense projection
+    :math:`\mathbf{G}_2 \mathrm{ReLU}(\mathbf{G}_1 \mathbf{z} + \mathbf{g})` gives the embedding;
+    score :math:`s(u, i) = \mathbf{e}_u^\top \mathbf{e}_i`.
+
+    Training is mini-batch: ``forward(graph, users, items)`` computes only the nodes the batch
+    needs, from their sampled multi-hop neighbourhoods (at most ``T^K`` nodes per target), so
+    the full graph is never propagated per step. ``forward(graph)`` computes every embedding
+    layer by layer in chunks of ``chunk_size`` nodes (bounded memory, same numbers).
+
+    Args:
+        num_users, num_items: node counts.
+        embedding_dim: ID embedding and output size (default 64).
+        hidden_dim: size of the pooled neighbour messages and conv outputs (default 64).
+        num_layers: convolutions :math:`K` (default 2).
+        num_walks, walk_length, top_t, walk_seed: the random-walk neighbourhoods (50 walks of
+            2 two-hop steps, top 10, by default).
+        user_features, item_features: node feature matrices ``(U, F_u)`` / ``(I, F_i)`` or ``None``.
+        use_features: use the feature matrices when given (default ``True``).
+        chunk_size: nodes per chunk in full inference (default 8192).
+        init_std: normal initialisation of the ID embeddings (default 0.1).
+    """
+
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        embedding_dim: int = 64,
+        hidden_dim: int = 64,
+        num_layers: int = 2,
+        num_walks: int = 50,
+        walk_length: int = 2,
+        top_t: int = 10,
+        walk_seed: int = 0,
+        user_features: Tensor | None = None,
+        item_features: Tensor | None = None,
+        use_features: bool = True,
+        chunk_size: int = 8192,
+        init_std: float = 0.1,
+    ) -> None:
+        super().__init__()
+        check_sizes(num_users, num_items, embedding_dim)
+        if int(num_layers) != num_layers or num_layers < 1:
+            raise ValueError(f"num_layers must be a positive integer, got {num_layers!r}")
+        if hidden_dim <= 0 or chunk_size <= 0:
+            raise ValueError(f"hidden_dim and chunk_size must be positive, got {hidden_dim}, {chunk_size}")
+        self.num_users, self.num_items, self.num_layers = num_users, num_items, num_layers
+        self.walks = {"num_walks": num_walks, "walk_length": walk_length, "top_t": top_t, "seed": walk_seed}
+        self.chunk_size, self.init_std = chunk_size, init_std
+        self.embedding = nn.Embedding(num_users + num_items, embedding_dim)
+        self.proj = nn.ModuleDict()
+        for side, feats, n in (("user", user_features, num_users), ("item", item_features, num_items)):
+            if use_features and feats is not None:
+                if feats.shape[0] != n:
+                    raise ValueError(f"{side}_features has {feats.shape[0]} rows, expected {n}")
+                self.register_buffer(f"{side}_features", feats.float())  # travels with .to(device)
+                self.proj[side] = nn.Linear(feats.shape[1], embedding_dim)
+        dims = [embedding_dim] + [hidden_dim] * num_layers
+        self.convs = nn.ModuleDict(
+            {s: nn.ModuleList(PinSAGEConv(dims[k], hidden_dim, dims[k + 1]) for k in range(num_layers)) for s in SIDES}
+        )
+        self.head = nn.ModuleDict(
+            {s: nn.Sequential(nn.Linear(hidden_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, embedding_dim))
+             for s in SIDES}
+        )
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for module in self.modules():
+            if module is not self and isinstance(module, (nn.Linear, PinSAGEConv)):
+                module.reset_parameters()
+        nn.init.normal_(self.embedding.weight, std=self.init_std)
+
+    def neighborhoods(self, graph: BipartiteGraph) -> Neighborhoods:
+        """The graph's random-walk neighbourhoods (computed once per graph, then cached on it)."""
+        return importance_neighborhoods(graph, **self.walks)
+
+    def _input(self, side: str, ids: Tensor) -> Tensor:
+        """Layer-0 input of ``ids`` (local to ``side``): ID embedding + projected features, ``(M, d)``."""
+        offset = 0 if side == "user" else self.num_users
+        h = self.embedding(ids + offset)
+        if side in self.proj:
+            h = h + self.proj[side](getattr(self, f"{side}_features")[ids])
+        return h
+
+    def _side_tables(self, nb: Neighborhoods, side: str) -> tuple[Tensor, Tensor]:
+        """The side's neighbourhoods in local ids: index ``(n, T)`` and weight ``(n, T)``."""
+        if side == "user":
+            return nb.index[: self.num_users], nb.weight[: self.num_users]
+        return nb.index[self.num_users :] - self.num_users, nb.weight[self.num_users :]
+
+    def _layer(self, side: str, k: int, h_prev: Tensor, prev: Tensor, targets: Tensor, index: Tensor,
+               weight: Tensor) -> Tensor:
+        """Conv ``k`` for ``targets`` given ``h_prev`` of the sorted node set ``prev``."""
+        nbr = index[targets]  # (M, T) local ids
+        src = torch.searchsorted(prev, nbr.flatten())  # (M*T,) rows of h_prev
+        dst = torch.arange(targets.numel(), device=targets.device).repeat_interleave(nbr.shape[1])
+        x_dst = h_prev[torch.searchsorted(prev, targets)]  # (M, d)
+        return self.convs[side][k]((h_prev, x_dst), torch.stack([src, dst]), weight[targets].flatten())
+
+    def embed(self, graph: BipartiteGraph, side: str, ids: Tensor) -> Tensor:
+        """Embeddings of ``ids`` of one side from their K-hop sampled neighbourhoods, ``(M, d)``."""
+        index, weight = self._side_tables(self.neighborhoods(graph), side)
+        sets = [ids]
+        for _ in range(self.num_layers):  # S_{k-1} = S_k and its neighbours, sorted and unique
+            sets.insert(0, torch.unique(torch.cat([sets[0], index[sets[0]].flatten()])))
+        h = self._input(side, sets[0])
+        for k in range(self.num_layers):
+            h = self._layer(side, k, h, sets[k], sets[k + 1] if k + 1 < self.num_layers else ids, index, weight)
+        return self.head[side](h)
+
+    def embed_all(self, graph: BipartiteGraph, side: str) -> Tensor:
+        """Every embedding of one side, layer by layer in chunks of ``chunk_size`` nodes, ``(n, d)``."""
+        index, weight = self._side_tables(self.neighborhoods(graph), side)
+        n = index.shape[0]
+        everyone = torch.arange(n, device=index.device)
+        h = self._input(side, everyone)
+        for k in range(self.num_layers):
+            h = torch.cat([
+                self._layer(side, k, h, everyone, everyone[s : s + self.chunk_size], index, weight)
+                for s in range(0, n, self.chunk_size)
+            ])
+        return torch.cat([self.head[side](h[s : s + self.chunk_size]) for s in range(0, n, self.chunk_size)])
+
+    def forward(
+        self, graph: BipartiteGraph, users: Tensor | None = None, items: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Embeddings of ``users`` ``(B, d)`` and ``items`` ``(B', d)``; all of them when ``None``."""
+        user_emb = self.embed_all(graph, "user") if users is None else self.embed(graph, "user", users)
+        item_emb = self.embed_all(graph, "item") if items is None else self.embed(graph, "item", items)
+        return user_emb, item_emb
+
+    def l2_penalty(self, users: Tensor, items: Tensor) -> Tensor:
+        """L2 on the batch's ID embeddings, as :func:`~recsys_pyg.models.mf.embedding_l2`."""
+        return embedding_l2(self.embedding.weight, users, items + self.num_users)
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}({self.num_users}, {self.num_items}, "
+            f"embedding_dim={self.embedding.embedding_dim}, num_layers={self.num_layers}, "
+            f"features={sorted(self.proj.keys())})"
+        )
