@@ -1,0 +1,106 @@
+"""Popularity-biased negative sampling over each user's non-interacted items.
+
+Reference: Mikolov et al., "Distributed Representations of Words and Phrases and their
+Compositionality", NeurIPS 2013, https://arxiv.org/abs/1310.4546 (the unigram^0.75 noise law).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import torch
+from torch import Tensor
+
+from recsys_pyg.data.graph import BipartiteGraph
+from recsys_pyg.samplers.negatives import Negatives
+from recsys_pyg.samplers.shared import edge_keys, is_positive
+from recsys_pyg.samplers.uniform import UniformSampler
+
+
+class PopularitySampler:
+    r"""``k`` negatives per positive, drawn with probability
+
+    .. math::
+        q_u(i) \propto (d_i + 1)^{\beta} \quad \text{for } i \notin \mathcal{N}(u)
+
+    where :math:`d_i` is the item's training degree (the ``+ 1`` keeps cold items drawable).
+
+    Never returns a training positive. Draws come from the unrestricted law by inverse-CDF
+    (one binary search each); draws that hit a positive of their row are redrawn — only
+    those entries, vectorised over the batch — for up to ``max_rounds`` rounds. Rejection
+    is exact: the accepted draws follow :math:`q_u` above. An entry still rejected after
+    ``max_rounds`` rounds (probability :math:`m_u^{\text{max\_rounds}}`, with :math:`m_u` the
+    share of the weight held by the user's positives, so only for users whose positives hold
+    most of the popularity mass) falls back to an exact *uniform* non-positive from
+    :meth:`UniformSampler.sample_items`: for those few entries the law is uniform, not
+    popularity-biased, but still never a positive.
+
+    Args:
+        graph: the training graph.
+        num_negatives: negatives per positive ``k`` (default 1).
+        beta: popularity exponent (default 0.75; 0 = uniform).
+        generator: random generator (seeded by the caller for reproducibility).
+        max_rounds: redraw rounds before the uniform fallback (default 10).
+
+    Shapes:
+        - **sample:** users ``(B,)`` -> ``Negatives(items=(B, k))``
+    """
+
+    def __init__(
+        self,
+        graph: BipartiteGraph,
+        num_negatives: int = 1,
+        beta: float = 0.75,
+        generator: torch.Generator | None = None,
+        max_rounds: int = 10,
+    ) -> None:
+        if int(num_negatives) != num_negatives or num_negatives <= 0:
+            raise ValueError(f"num_negatives must be a positive integer, got {num_negatives!r}")
+        if int(max_rounds) != max_rounds or max_rounds < 0:
+            raise ValueError(f"max_rounds must be a non-negative integer, got {max_rounds!r}")
+        self.graph, self.num_negatives, self.beta, self.max_rounds = graph, int(num_negatives), beta, int(max_rounds)
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        self.uniform = UniformSampler(graph, generator=self.generator)
+
+    def __repr__(self) -> str:
+        return f"PopularitySampler(num_negatives={self.num_negatives}, beta={self.beta})"
+
+    @cached_property
+    def _keys(self) -> Tensor:
+        return edge_keys(self.graph)  # (E,)
+
+    @cached_property
+    def probs(self) -> Tensor:
+        """Unrestricted probability of each item, ``(I,)`` float64 on the CPU."""
+        weight = (self.graph.item_degree.cpu().double() + 1).pow(self.beta)  # (I,)
+        return weight / weight.sum()
+
+    @cached_property
+    def _cdf(self) -> Tensor:
+        return torch.cumsum(self.probs, 0).to(self.graph.item.device)  # (I,)
+
+    def _draw(self, n: int, device: torch.device) -> Tensor:
+        """``n`` items from the unrestricted law, ``(n,)``."""
+        u = torch.rand(n, generator=self.generator, dtype=torch.float64).to(device) * self._cdf[-1]
+        return torch.searchsorted(self._cdf, u, right=True).clamp_max_(self.graph.num_items - 1)
+
+    def sample(self, users: Tensor, pos_items: Tensor | None = None, epoch: int = 0) -> Negatives:
+        """Negatives ``(B, k)`` for the batch's ``users`` ``(B,)``."""
+        return Negatives(self.sample_items(users, self.num_negatives))
+
+    def sample_items(self, users: Tensor, k: int) -> Tensor:
+        """``k`` popularity-biased non-positive items for each user, ``(B, k)``."""
+        num_items = self.graph.num_items
+        items = self._draw(users.numel() * k, users.device).view(users.numel(), k)  # (B, k)
+        bad = is_positive(self._keys, num_items, users[:, None], items)  # (B, k)
+        for _ in range(self.max_rounds):
+            rows, cols = bad.nonzero(as_tuple=True)  # (n,), (n,) only the rejected entries
+            if rows.numel() == 0:
+                return items
+            redraw = self._draw(rows.numel(), users.device)  # (n,)
+            items[rows, cols] = redraw
+            bad[rows, cols] = is_positive(self._keys, num_items, users[rows], redraw)
+        rows, cols = bad.nonzero(as_tuple=True)
+        if rows.numel():
+            items[rows, cols] = self.uniform.sample_items(users[rows], 1)[:, 0]  # exact uniform fallback
+        return items

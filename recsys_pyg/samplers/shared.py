@@ -1,0 +1,108 @@
+"""One set of negatives shared by every positive of a mini-batch (PinSAGE's trick).
+
+Reference: Ying et al., "Graph Convolutional Neural Networks for Web-Scale Recommender
+Systems" (PinSAGE), KDD 2018, https://arxiv.org/abs/1806.01973
+(model training: negatives shared by the mini-batch).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import torch
+from torch import Tensor
+
+from recsys_pyg.data.graph import BipartiteGraph
+from recsys_pyg.samplers.negatives import Negatives
+
+
+def edge_keys(graph: BipartiteGraph) -> Tensor:
+    """``user * I + item`` of every training edge, ``(E,)``, sorted (the edges are sorted by user, then item)."""
+    return graph.user * graph.num_items + graph.item
+
+
+def is_positive(keys: Tensor, num_items: int, users: Tensor, items: Tensor) -> Tensor:
+    """Whether each ``(user, item)`` pair is a training edge; ``users`` and ``items`` broadcast.
+
+    One binary search per pair in the sorted :func:`edge_keys` ``keys``: no Python loop, no dense matrix.
+    """
+    query = users * num_items + items  # broadcast shape, e.g. (B, S) or (B, k)
+    if keys.numel() == 0:
+        return torch.zeros_like(query, dtype=torch.bool)
+    pos = torch.searchsorted(keys, query).clamp_max_(keys.numel() - 1)
+    return keys[pos] == query
+
+
+class SharedSampler:
+    r"""``S`` negative items per mini-batch, shared by all its positives.
+
+    Scoring ``S`` shared items costs one ``(B, D) x (D, S)`` product instead of ``B * k``
+    gathers, so ``S`` can be in the hundreds. Items are drawn without replacement, either
+    uniformly over all items or with probability
+
+    .. math::
+        q_i \propto d_i^{\beta}
+
+    (:math:`d_i` = training degree; items of degree 0 are then never drawn when
+    :math:`\beta > 0`). A shared item can be a row user's own training positive; the
+    returned ``mask`` is False exactly there, so the loss leaves that pair out.
+    When ``num_negatives`` exceeds the items that can be drawn, all of them are returned.
+
+    Args:
+        graph: the training graph.
+        num_negatives: shared negatives per batch ``S`` (default 256).
+        generator: random generator (seeded by the caller for reproducibility).
+        distribution: ``"uniform"`` over all items or ``"popularity"`` (:math:`\propto d_i^\beta`).
+        beta: popularity exponent (default 0.75, word2vec's); unused when uniform.
+
+    Shapes:
+        - **sample:** users ``(B,)`` -> ``Negatives(items=(S,), mask=(B, S))``
+    """
+
+    def __init__(
+        self,
+        graph: BipartiteGraph,
+        num_negatives: int = 256,
+        generator: torch.Generator | None = None,
+        distribution: str = "uniform",
+        beta: float = 0.75,
+    ) -> None:
+        if int(num_negatives) != num_negatives or num_negatives <= 0:
+            raise ValueError(f"num_negatives must be a positive integer, got {num_negatives!r}")
+        if distribution not in ("uniform", "popularity"):
+            raise ValueError(f"distribution must be 'uniform' or 'popularity', got {distribution!r}")
+        self.graph, self.num_negatives = graph, int(num_negatives)
+        self.distribution, self.beta = distribution, float(beta)
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
+
+    def __repr__(self) -> str:
+        beta = f", beta={self.beta}" if self.distribution == "popularity" else ""
+        return f"SharedSampler(num_negatives={self.num_negatives}, distribution={self.distribution!r}{beta})"
+
+    @cached_property
+    def _keys(self) -> Tensor:
+        return edge_keys(self.graph)  # (E,)
+
+    @cached_property
+    def probs(self) -> Tensor:
+        """Sampling probability of each item, ``(I,)`` float64 on the CPU (for a log-q correction)."""
+        if self.distribution == "uniform":
+            return torch.full((self.graph.num_items,), 1.0 / self.graph.num_items, dtype=torch.float64)
+        weight = self.graph.item_degree.cpu().double().pow(self.beta)  # (I,)
+        if weight.sum() <= 0:
+            raise ValueError("popularity sampling needs at least one item with training interactions")
+        return weight / weight.sum()
+
+    def sample(self, users: Tensor, pos_items: Tensor | None = None, epoch: int = 0) -> Negatives:
+        """Shared negatives ``(S,)`` and the ``(B, S)`` mask of which count for each row."""
+        items = self.sample_shared().to(users.device)  # (S,)
+        mask = ~is_positive(self._keys, self.graph.num_items, users[:, None], items[None, :])  # (B, S)
+        return Negatives(items=items, mask=mask)
+
+    def sample_shared(self) -> Tensor:
+        """One draw of the shared items, ``(S,)`` on the CPU."""
+        num_items = self.graph.num_items
+        if self.distribution == "uniform":
+            return torch.randperm(num_items, generator=self.generator)[: self.num_negatives]
+        support = int((self.probs > 0).sum())
+        return torch.multinomial(self.probs, min(self.num_negatives, support), generator=self.generator)

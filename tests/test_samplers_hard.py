@@ -1,0 +1,220 @@
+"""Shared, popularity, PPR-hard and curriculum samplers: exactness, laws, PPR numerics, caching."""
+
+import pytest
+import torch
+
+from recsys_pyg.data import BipartiteGraph
+from recsys_pyg.samplers import ppr
+from recsys_pyg.samplers.curriculum import CurriculumSampler
+from recsys_pyg.samplers.popularity import PopularitySampler
+from recsys_pyg.samplers.ppr import PPRHardSampler, personalized_pagerank, ppr_hard_pool, resolve_window
+from recsys_pyg.samplers.shared import SharedSampler
+from tests.test_sampler import dense_adversarial_graph
+
+PPR_SMALL = dict(window=(1, 10), pool_size=8, num_iterations=10)
+FACTORIES = {
+    "shared_uniform": lambda g, gen: SharedSampler(g, 16, gen),
+    "shared_popularity": lambda g, gen: SharedSampler(g, 16, gen, distribution="popularity"),
+    "popularity": lambda g, gen: PopularitySampler(g, 4, generator=gen, max_rounds=3),
+    "ppr_hard": lambda g, gen: PPRHardSampler(g, gen, num_easy=2, num_hard=3, **PPR_SMALL),
+    "ppr_hard_shared": lambda g, gen: PPRHardSampler(g, gen, num_hard=2, shared=True, num_shared=12, **PPR_SMALL),
+    "curriculum": lambda g, gen: CurriculumSampler(g, gen, num_easy=1, max_hard=4, **PPR_SMALL),
+}
+
+
+def random_graph(num_users, num_items, density, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    mask = torch.rand(num_users, num_items, generator=gen) < density
+    user, item = mask.nonzero(as_tuple=True)
+    return BipartiteGraph(user, item, num_users, num_items), mask
+
+
+def dense_ppr(mask: torch.Tensor, users: torch.Tensor, alpha: float, num_iterations: int | None) -> torch.Tensor:
+    """Items' PPR from a dense float64 P over all U + I nodes; ``num_iterations=None``: the closed form."""
+    num_users, num_items = mask.shape
+    n = num_users + num_items
+    adj = torch.zeros(n, n, dtype=torch.float64)
+    adj[:num_users, num_users:] = mask.double()
+    adj[num_users:, :num_users] = mask.T.double()
+    deg = adj.sum(1, keepdim=True)
+    walk = torch.where(deg > 0, adj / deg.clamp_min(1), 0.0)  # P = D^-1 A, zero rows when isolated
+    restart = torch.zeros(n, users.numel(), dtype=torch.float64)
+    restart[users, torch.arange(users.numel())] = 1.0  # (N, C)
+    if num_iterations is None:
+        p = alpha * torch.linalg.solve(torch.eye(n, dtype=torch.float64) - (1 - alpha) * walk.T, restart)
+    else:
+        p = alpha * restart
+        for _ in range(num_iterations):
+            p = alpha * restart + (1 - alpha) * walk.T @ p
+    return p[num_users:].T  # (C, I)
+
+
+@pytest.mark.parametrize("name", list(FACTORIES))
+def test_never_returns_a_training_positive(name):
+    graph, mask = dense_adversarial_graph()
+    sampler = FACTORIES[name](graph, torch.Generator().manual_seed(1))
+    users = torch.arange(graph.num_users).repeat(40)
+    for epoch in range(1, 4):
+        neg = sampler.sample(users, None, epoch)
+        if neg.shared:
+            assert neg.items.dim() == 1 and neg.mask.shape == (users.numel(), neg.items.numel())
+            assert torch.equal(neg.mask, ~mask[users[:, None], neg.items[None, :]])  # False exactly at positives
+        else:
+            assert not mask[users[:, None], neg.items].any()
+        if neg.hard is not None:
+            assert not mask[users[:, None], neg.hard].any()
+            # users 0 and 1 have one non-positive, ranked 0: outside the window, so the uniform fallback
+            assert (neg.hard[users == 0] == 17).all() and (neg.hard[users == 1] == 39).all()
+    if name == "popularity":  # rejection fails for them almost surely: the uniform fallback answers
+        assert (neg.items[users == 0] == 17).all() and (neg.items[users == 1] == 39).all()
+
+
+def test_shared_negatives_are_one_set_masked_per_user():
+    graph, mask = random_graph(30, 50, 0.3)
+    sampler = SharedSampler(graph, 20, torch.Generator().manual_seed(0))
+    users = torch.tensor([0, 5, 5, 9])
+    first, second = sampler.sample(users), sampler.sample(users)
+    assert first.items.shape == (20,) and first.items.unique().numel() == 20  # one set, no repeats
+    assert torch.equal(first.full_mask(4), ~mask[users][:, first.items])
+    assert torch.equal(first.mask[1], first.mask[2])  # same user, same row
+    assert not torch.equal(first.items, second.items)  # a fresh set per batch
+    assert SharedSampler(graph, 500).sample(users).items.sort().values.tolist() == list(range(50))  # capped at I
+
+    cold = torch.cat([torch.arange(0, 20), torch.arange(0, 5)])  # items 20.. have degree 0
+    skewed = BipartiteGraph(torch.arange(25) % 7, cold, 7, 60)
+    pop = SharedSampler(skewed, 200, torch.Generator().manual_seed(0), distribution="popularity")
+    assert pop.sample(users[:1]).items.sort().values.tolist() == list(range(20))  # only items with degree > 0
+    with pytest.raises(ValueError, match="distribution"):
+        SharedSampler(graph, distribution="zipf")
+
+
+def test_popularity_sampler_follows_degree_power():
+    gen = torch.Generator().manual_seed(0)
+    num_items, beta = 40, 0.75
+    weight = torch.linspace(0.02, 0.9, num_items)  # item j chosen by each of 300 filler users w.p. weight[j]
+    fill = torch.rand(300, num_items, generator=gen) < weight
+    fill[0] = False
+    fill[0, [3, 20, 39]] = True  # the tested user: three positives
+    user, item = fill.nonzero(as_tuple=True)
+    graph = BipartiteGraph(user, item, 300, num_items)
+    sampler = PopularitySampler(graph, num_negatives=50, beta=beta, generator=torch.Generator().manual_seed(3))
+    draws = sampler.sample(torch.zeros(2000, dtype=torch.long)).items.flatten()  # 100k draws for user 0
+    counts = torch.bincount(draws, minlength=num_items).double()
+    free = ~fill[0]
+    assert counts[~free].sum() == 0
+
+    def chi2(law: torch.Tensor) -> float:
+        expected = draws.numel() * law[free] / law[free].sum()
+        return float(((counts[free] - expected) ** 2 / expected).sum())
+
+    dof = int(free.sum()) - 1  # 36; the statistic's mean is dof, its sd sqrt(2 dof) ~ 8.5
+    assert chi2((graph.item_degree.double() + 1) ** beta) < dof + 6 * (2 * dof) ** 0.5
+    assert chi2(torch.ones(num_items, dtype=torch.float64)) > 10 * dof  # the test can tell uniform apart
+
+
+@pytest.mark.parametrize("num_iterations", [1, 6, 7])
+def test_ppr_matches_dense_power_iteration(num_iterations):
+    graph, mask = random_graph(7, 9, 0.35, seed=4)
+    graph = BipartiteGraph(graph.user, graph.item, 8, 10)  # user 7 and item 9 isolated
+    users = torch.tensor([0, 3, 7, 3])
+    got = personalized_pagerank(graph, users, alpha=0.2, num_iterations=num_iterations)
+    full = torch.zeros(8, 10, dtype=torch.bool)
+    full[:7, :9] = mask
+    assert got.shape == (4, 10)
+    torch.testing.assert_close(got.double(), dense_ppr(full, users, 0.2, num_iterations), atol=1e-6, rtol=0)
+
+
+def test_ppr_converges_to_the_closed_form():
+    graph, mask = random_graph(6, 8, 0.4, seed=1)
+    users = torch.arange(6)
+    got = personalized_pagerank(graph, users, alpha=0.15, num_iterations=150)  # 0.85^150 ~ 3e-11
+    torch.testing.assert_close(got.double(), dense_ppr(mask, users, 0.15, None), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="alpha"):
+        personalized_pagerank(graph, users, alpha=0.0)
+
+
+@pytest.mark.parametrize("window,pool_size", [((5, 20), 100), ((0.1, 0.4), 100), ((3, 30), 6)])
+def test_pool_respects_the_rank_window(window, pool_size):
+    graph, mask = random_graph(40, 60, 0.25, seed=2)
+    lo, hi = resolve_window(window, 60)
+    hard = ppr_hard_pool(graph, alpha=0.25, num_iterations=9, window=window, pool_size=pool_size, chunk_size=16)
+    assert hard.window == (lo, hi) and hard.pool.shape == (40, pool_size)
+    scores = personalized_pagerank(graph, torch.arange(40), alpha=0.25, num_iterations=9)  # (U, I)
+    eps = 1e-6
+    for u in range(40):
+        s, free = scores[u], ~mask[u]
+        pooled = hard.pool[u, : hard.count[u]]
+        assert (hard.pool[u, hard.count[u] :] == -1).all() and pooled.unique().numel() == pooled.numel()
+        assert free[pooled].all() and (s[pooled] > 0).all()
+        for j in pooled.tolist():  # its rank among non-positives (any rank within a tie) lies in [lo, hi)
+            assert int((free & (s > s[j] + eps)).sum()) < hi and int((free & (s >= s[j] - eps)).sum()) > lo
+        in_window = int((s[free].sort(descending=True).values[lo:hi] > 0).sum())
+        assert hard.count[u] == min(pool_size, in_window)
+
+
+def test_resolve_window():
+    assert resolve_window((0.02, 0.10), 1682) == (34, 168)
+    assert resolve_window((0, 5), 3) == (0, 3)
+    assert resolve_window((0.0, 0.01), 10) == (0, 1)  # a fractional window keeps a rank
+    for bad in [(10, 5), (1.5, 2), (-1, 3), (0.1,)]:
+        with pytest.raises(ValueError, match="window"):
+            resolve_window(bad, 100)
+
+
+def test_curriculum_follows_the_schedule():
+    graph, mask = random_graph(30, 50, 0.3)
+    sampler = CurriculumSampler(graph, torch.Generator().manual_seed(0), num_easy=2, max_hard=3, pace=2, **PPR_SMALL)
+    users = torch.arange(30)
+    expected = [0, 0, 0, 1, 1, 2, 2, 3, 3, 3, 3]  # epochs 0..10: min(3, (n - 1) // 2)
+    for epoch, h in enumerate(expected):
+        assert sampler.hard_count(epoch) == h
+        neg = sampler.sample(users, None, epoch)
+        assert neg.items.shape == (30, 2)
+        assert (neg.hard is None) if h == 0 else neg.hard.shape == (30, h)
+        assert neg.full_mask(30) is None or neg.full_mask(30).shape == (30, 2 + h)
+    pinsage = CurriculumSampler(graph, max_hard=6, **PPR_SMALL)
+    assert [pinsage.hard_count(n) for n in range(1, 10)] == [0, 1, 2, 3, 4, 5, 6, 6, 6]
+    fixed = PPRHardSampler(graph, num_hard=2, **PPR_SMALL)
+    assert all(fixed.hard_count(n) == 2 for n in range(1, 5))
+    assert fixed.sample(users, None, 1).hard.shape == (30, 2)
+
+
+@pytest.mark.parametrize("name", list(FACTORIES))
+def test_deterministic_under_a_seed(name):
+    graph, _ = random_graph(30, 50, 0.3)
+    users = torch.arange(30).repeat(3)
+
+    def run(seed):
+        sampler = FACTORIES[name](graph, torch.Generator().manual_seed(seed))
+        out = []
+        for epoch in (1, 2, 3):
+            neg = sampler.sample(users, None, epoch)
+            out += [t for t in (neg.items, neg.mask, neg.hard) if t is not None]
+        return out
+
+    a, b, c = run(7), run(7), run(8)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not all(torch.equal(x, y) for x, y in zip(a, c))
+
+
+def test_pool_cache_is_reused_and_invalidated(tmp_path, monkeypatch):
+    graph, _ = random_graph(30, 50, 0.3)
+    args = dict(PPR_SMALL, cache_dir=str(tmp_path / "ppr"))
+    first = PPRHardSampler(graph, **args).hard_pool
+    files = list((tmp_path / "ppr").iterdir())
+    assert len(files) == 1 and files[0].suffix == ".pt"  # no temporary file left behind
+
+    def fail(*args, **kwargs):
+        raise AssertionError("recomputed")
+
+    monkeypatch.setattr(ppr, "compute_ppr_pool", fail)
+    again = PPRHardSampler(graph, **args).hard_pool  # loaded, not recomputed
+    assert torch.equal(first.pool, again.pool) and torch.equal(first.count, again.count)
+    assert again.window == first.window
+    assert CurriculumSampler(graph, **args).sampler.hard_pool.window == first.window  # same pool
+    for change in [dict(alpha=0.3), dict(num_iterations=11), dict(window=(2, 10)), dict(pool_size=4), dict(seed=1)]:
+        with pytest.raises(AssertionError, match="recomputed"):
+            PPRHardSampler(graph, **{**args, **change})
+    other = BipartiteGraph(graph.user[1:], graph.item[1:], graph.num_users, graph.num_items)  # one edge less
+    with pytest.raises(AssertionError, match="recomputed"):
+        PPRHardSampler(other, **args)
