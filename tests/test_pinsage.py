@@ -87,6 +87,8 @@ def test_minibatch_equals_full_inference_and_features_count():
     graph = BipartiteGraph(data.user, data.item, 200, 300)
     feats = torch.randn(300, 5)
     model = PinSAGE(200, 300, embedding_dim=8, hidden_dim=6, num_layers=2, item_features=feats, chunk_size=64).eval()
+    assert model.proj["item"].weight.abs().sum() == 0  # features start as a zero residual
+    torch.nn.init.normal_(model.proj["item"].weight)  # as after some training
     users_all, items_all = model(graph)
     users, items = torch.tensor([5, 0, 199, 5]), torch.tensor([299, 3])
     u, i = model(graph, users, items)
@@ -106,7 +108,10 @@ def test_minibatch_equals_full_inference_and_features_count():
 @pytest.mark.parametrize("loss", ["bpr", "margin"])
 def test_pinsage_beats_mostpop(cfg_factory, loss):
     overrides = [o for o in SMALL if not o.startswith(("optimizer.lr", "train.epochs"))]
-    results = train(cfg_factory("model=pinsage", f"loss={loss}", "model.num_layers=1", "optimizer.lr=0.005",
-                                "train.epochs=40", *overrides))
+    results = train(
+        cfg_factory(
+            "model=pinsage", f"loss={loss}", "model.num_layers=1", "optimizer.lr=0.005", "train.epochs=40", *overrides
+        )
+    )
     assert results["val/recall@20"] > 1.3 * results["mostpop/val/recall@20"]
     assert results["test/recall@20"] > 1.2 * results["mostpop/test/recall@20"]

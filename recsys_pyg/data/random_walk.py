@@ -42,8 +42,14 @@ def _step(csr: CSR, current: Tensor, gen: torch.Generator) -> Tensor:
 
 
 def _side_walks(
-    out_csr: CSR, back_csr: CSR, num_nodes: int, num_walks: int, walk_length: int, top_t: int,
-    gen: torch.Generator, chunk_size: int,
+    out_csr: CSR,
+    back_csr: CSR,
+    num_nodes: int,
+    num_walks: int,
+    walk_length: int,
+    top_t: int,
+    gen: torch.Generator,
+    chunk_size: int,
 ) -> tuple[Tensor, Tensor]:
     """Neighbourhoods (local ids of one side) for every node of that side, ``(n, T)`` twice."""
     index = torch.arange(num_nodes)[:, None].repeat(1, top_t)
@@ -79,7 +85,11 @@ def _side_walks(
 
 
 def importance_neighborhoods(
-    graph: BipartiteGraph, num_walks: int = 50, walk_length: int = 2, top_t: int = 10, seed: int = 0,
+    graph: BipartiteGraph,
+    num_walks: int = 50,
+    walk_length: int = 2,
+    top_t: int = 10,
+    seed: int = 0,
     chunk_size: int = 4096,
 ) -> Neighborhoods:
     """Random-walk neighbourhoods of all users (among users) and all items (among items).
@@ -104,10 +114,12 @@ def importance_neighborhoods(
     gen = torch.Generator().manual_seed(seed)
     user_items = graph.user_items
     item_users = CSR.from_pairs(graph.item, graph.user, graph.num_items, graph.num_users)
-    u_index, u_weight = _side_walks(user_items, item_users, graph.num_users, num_walks, walk_length, top_t, gen,
-                                    chunk_size)
-    i_index, i_weight = _side_walks(item_users, user_items, graph.num_items, num_walks, walk_length, top_t, gen,
-                                    chunk_size)
+    u_index, u_weight = _side_walks(
+        user_items, item_users, graph.num_users, num_walks, walk_length, top_t, gen, chunk_size
+    )
+    i_index, i_weight = _side_walks(
+        item_users, user_items, graph.num_items, num_walks, walk_length, top_t, gen, chunk_size
+    )
     result = Neighborhoods(torch.cat([u_index, i_index + graph.num_users]), torch.cat([u_weight, i_weight]))
     cache[key] = result
     return result

@@ -54,8 +54,9 @@ class PinSAGEConv(MessagePassing):
     def forward(self, x: Tensor | PairTensor, edge_index: Adj, edge_weight: OptTensor = None) -> Tensor:
         x_src, x_dst = (x, x) if isinstance(x, Tensor) else x
         msg = F.relu(self.lin_q(x_src))  # (N_s, H)
-        n = self.propagate(edge_index, x=(msg, x_dst), edge_weight=edge_weight,
-                           size=(x_src.shape[0], x_dst.shape[0]))  # (N_t, H)
+        n = self.propagate(
+            edge_index, x=(msg, x_dst), edge_weight=edge_weight, size=(x_src.shape[0], x_dst.shape[0])
+        )  # (N_t, H)
         z = F.relu(self.lin_w(torch.cat([x_dst, n], dim=-1)))  # (N_t, F_out)
         return F.normalize(z, dim=-1) if self.normalize else z
 
@@ -67,4 +68,3 @@ class PinSAGEConv(MessagePassing):
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.in_channels}, {self.hidden_channels}, {self.out_channels})"
-
