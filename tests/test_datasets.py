@@ -61,13 +61,15 @@ def test_real_ml100k_through_the_config(cfg_factory, tmp_path, threshold, expect
 
 
 @pytest.mark.skipif(not ML100K.exists(), reason="the real ML-100K is not beside the project")
-def test_lightgcn_beats_mostpop_on_real_ml100k(cfg_factory, tmp_path):
+@pytest.mark.parametrize("model", ["lightgcn", "ngcf", "pinsage"])
+def test_graph_models_beat_mostpop_on_real_ml100k(cfg_factory, tmp_path, model):
     cfg = cfg_factory(
+        f"model={model}",
         "dataset=ml100k",
         f"dataset.path={ML100K}",
         f"paths.data_dir={tmp_path}",
         "optimizer.lr=0.005",
-        "train.epochs=40",
+        "train.epochs=30",
         "train.eval_every=10",
     )
     results = train(cfg)
