@@ -11,6 +11,7 @@ import copy
 import inspect
 import logging
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -134,14 +135,17 @@ def prefixed(metrics: dict[str, float], prefix: str) -> dict[str, float]:
     return {f"{prefix}/{k}": v for k, v in metrics.items()}
 
 
-def run_name(cfg: DictConfig) -> str | None:
-    """The job's command-line overrides, e.g. ``model=mf,train.epochs=5`` (None outside Hydra)."""
+def run_name(cfg: DictConfig) -> tuple[str | None, str | None]:
+    """The job's W&B name (its command-line overrides, e.g. ``model=mf,train.epochs=5``) and group
+    (the sweep folder's name in a ``-m`` sweep); ``None`` outside Hydra."""
     try:
         from hydra.core.hydra_config import HydraConfig
 
-        return HydraConfig.get().job.override_dirname or None
+        hc = HydraConfig.get()
+        group = Path(hc.sweep.dir).name if is_multirun() else None
+        return hc.job.override_dirname or None, group
     except Exception:
-        return None
+        return None, None
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -178,7 +182,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     record = RunRecord(run_dir, config=config)  # type: ignore[arg-type]
     wandb: WandbLogger | None = None
     if cfg.logger is not None and cfg.logger.get("_target_"):
-        wandb = instantiate(cfg.logger)(config=flatten(config), dir=run_dir, name=run_name(cfg))  # type: ignore[arg-type]
+        name, group = run_name(cfg)
+        logger_fn = instantiate(cfg.logger)
+        if group and not cfg.logger.get("group"):
+            logger_fn = partial(logger_fn, group=group)
+        wandb = logger_fn(config=flatten(config), dir=run_dir, name=name)  # type: ignore[arg-type]
 
     def log_metrics(metrics: dict[str, float], step: int) -> None:
         record.log(metrics, step)
@@ -290,8 +298,32 @@ def results_table(results: dict[str, float], ks: list[int]) -> str:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float:
-    metrics = train(cfg)
+    """Train; in a ``-m`` sweep, a failing job is recorded (``failed.json``) and the sweep goes on."""
+    try:
+        metrics = train(cfg)
+    except Exception as err:
+        if not is_multirun():
+            raise
+        log.exception("job failed: %s", err)
+        save_failure(Path(cfg.paths.output_dir), err)
+        return float("nan")  # a sweeper (Optuna) counts the trial as failed
     return metrics[str(cfg.optimized_metric)]
+
+
+def is_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def save_failure(run_dir: Path, err: BaseException) -> None:
+    import json
+    import traceback
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    text = {"error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
+    (run_dir / "failed.json").write_text(json.dumps(text, indent=2))
 
 
 if __name__ == "__main__":
