@@ -56,6 +56,12 @@ class RunRecord:
             f.write(line + "\n")
             f.flush()
 
+    def truncate(self, last_step: int) -> None:
+        """Keep only the metric lines up to ``last_step`` (a resumed run rewrites what came after)."""
+        kept = [m for m in self.read_metrics() if m["step"] <= last_step]
+        text = "".join(json.dumps(m) + "\n" for m in kept)
+        atomic_write(self.metrics_path, lambda f: f.write(text.encode()))
+
     def summary(self, summary: dict[str, Any]) -> None:
         atomic_write(self.dir / "summary.json", lambda f: f.write(json.dumps(summary, indent=2).encode()))
 
@@ -77,6 +83,7 @@ class WandbLogger:
         mode: ``offline`` (default), ``online`` or ``disabled``.
         config: the run's resolved configuration (flattened ``a/b`` keys are searchable).
         dir: folder for W&B's files (the run folder).
+        id, resume: continue an earlier W&B run (set by ``train.resume``).
     """
 
     def __init__(
@@ -90,6 +97,8 @@ class WandbLogger:
         job_type: str | None = None,
         config: dict[str, Any] | None = None,
         dir: str | Path | None = None,
+        id: str | None = None,
+        resume: str | None = None,
     ) -> None:
         self.run: Any = None
         try:
@@ -105,6 +114,8 @@ class WandbLogger:
                 mode=mode,
                 config=config,
                 dir=str(dir) if dir is not None else None,
+                id=id,
+                resume=resume,
                 reinit="finish_previous",
                 settings=wandb.Settings(silent=True, console="off"),
             )
@@ -123,6 +134,12 @@ class WandbLogger:
 
     def log(self, metrics: dict[str, float], step: int) -> None:
         self._guard("log", lambda: self.run.log(metrics, step=step))
+
+    def truncate(self, last_step: int) -> None:
+        """Keep only the metric lines up to ``last_step`` (a resumed run rewrites what came after)."""
+        kept = [m for m in self.read_metrics() if m["step"] <= last_step]
+        text = "".join(json.dumps(m) + "\n" for m in kept)
+        atomic_write(self.metrics_path, lambda f: f.write(text.encode()))
 
     def summary(self, summary: dict[str, Any]) -> None:
         self._guard("summary", lambda: self.run.summary.update(summary))

@@ -36,7 +36,12 @@ class SweepReport(Callback):
         rows = job_status(sweep_dir)
         (sweep_dir / "sweep_report.json").write_text(json.dumps(rows, indent=2))
         failed = [r for r in rows if r["status"] != "ok"]
-        log.info("sweep %s: %d jobs, %d ok, %d failed or unfinished", sweep_dir, len(rows), len(rows) - len(failed),
-                 len(failed))
+        log.info(
+            "sweep %s: %d jobs, %d ok, %d failed or unfinished",
+            sweep_dir,
+            len(rows),
+            len(rows) - len(failed),
+            len(failed),
+        )
         for r in failed:
             log.error("  job %s %s: %s", r["job"], r["status"], r.get("error", ""))

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from recsys_pyg.data import CSR, BipartiteGraph, RecDataset
 from recsys_pyg.data.table import save_id_maps
+from recsys_pyg.checkpoint import resolve_checkpoint, rng_state, set_rng_state
 from recsys_pyg.evaluation import Evaluator, popularity_embeddings
 from recsys_pyg.run_record import RunRecord, WandbLogger, save_checkpoint
 from recsys_pyg.samplers import Negatives
@@ -149,7 +150,20 @@ def run_name(cfg: DictConfig) -> tuple[str | None, str | None]:
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Train, validate, early-stop and test one model; returns val (best), test and MostPop metrics."""
+    """Train, validate, early-stop and test one model; returns val (best), test and MostPop metrics.
+
+    With ``train.resume=<run dir or checkpoint>``, the run continues from its last checkpoint with
+    its saved config, in its own folder, with every random generator restored: the final metrics
+    equal those of an uninterrupted run.
+    """
+    state: dict[str, Any] | None = None
+    if cfg.train.get("resume"):
+        ckpt = resolve_checkpoint(cfg.train.resume)
+        state = torch.load(ckpt, weights_only=False)
+        saved = {k: v for k, v in state["config"].items() if k != "protocol"}
+        cfg = OmegaConf.create(saved)
+        cfg.train.resume, cfg.paths.output_dir = str(ckpt), str(ckpt.parent.parent)
+        log.info("resuming %s from epoch %d", cfg.paths.output_dir, state["epoch"])
     check_config(cfg)
     seed_everything(int(cfg.seed))
     if cfg.train.num_threads:
@@ -180,12 +194,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
     config = OmegaConf.to_container(cfg, resolve=True)
     config["protocol"] = protocol(cfg, data)  # type: ignore[index]
     record = RunRecord(run_dir, config=config)  # type: ignore[arg-type]
+    if state is not None:
+        record.truncate(state["epoch"])  # drop what the interrupted run logged after its checkpoint
     wandb: WandbLogger | None = None
     if cfg.logger is not None and cfg.logger.get("_target_"):
         name, group = run_name(cfg)
         logger_fn = instantiate(cfg.logger)
         if group and not cfg.logger.get("group"):
             logger_fn = partial(logger_fn, group=group)
+        if state is not None and state.get("wandb_id"):
+            logger_fn = partial(logger_fn, id=state["wandb_id"], resume="allow")
         wandb = logger_fn(config=flatten(config), dir=run_dir, name=name)  # type: ignore[arg-type]
 
     def log_metrics(metrics: dict[str, float], step: int) -> None:
@@ -193,19 +211,47 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if wandb is not None:
             wandb.log(metrics, step)
 
-    baseline = {
-        **prefixed(mostpop(data, evaluator, "val"), "mostpop/val"),
-        **prefixed(mostpop(data, evaluator, "test"), "mostpop/test"),
-    }
-    log_metrics(baseline, step=0)
-
-    # --- loop --------------------------------------------------------------------------------
+    # --- loop state, fresh or restored -------------------------------------------------------
     monitor = str(cfg.train.monitor)
     best, best_epoch, best_state, stale = -float("inf"), 0, copy.deepcopy(model.state_dict()), 0
     best_val: dict[str, float] = {}
+    start_epoch = 1
+    if state is None:
+        baseline = {
+            **prefixed(mostpop(data, evaluator, "val"), "mostpop/val"),
+            **prefixed(mostpop(data, evaluator, "test"), "mostpop/test"),
+        }
+        log_metrics(baseline, step=0)
+    else:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        best, best_epoch, best_state, stale = state["best"], state["best_epoch"], state["best_state"], state["stale"]
+        best_val, baseline, start_epoch = state["best_val"], state["baseline"], state["epoch"] + 1
+        set_rng_state(state["rng"], generator)
+
+    def save_last(epoch: int) -> None:
+        save_checkpoint(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "epoch": epoch,
+                "best": best,
+                "best_epoch": best_epoch,
+                "best_state": best_state,
+                "best_val": best_val,
+                "stale": stale,
+                "baseline": baseline,
+                "rng": rng_state(generator),
+                "config": config,
+                "wandb_id": wandb.run_id if wandb is not None else None,
+            },
+            run_dir / "checkpoints" / "last.pt",
+        )
+
+    # --- loop --------------------------------------------------------------------------------
     num_edges, batch_size = graph.num_edges, int(cfg.train.batch_size)
-    epoch = 0
-    for epoch in range(1, int(cfg.train.epochs) + 1):
+    epoch = start_epoch - 1
+    for epoch in range(start_epoch, int(cfg.train.epochs) + 1):
         model.train()
         t_epoch, t_sample, loss_sum, hardness = time.time(), 0.0, 0.0, HardnessMeter()
         perm = torch.randperm(num_edges, generator=generator).to(device)
@@ -262,6 +308,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 epoch_metrics["train/epoch_time"],
             )
         log_metrics(epoch_metrics, step=epoch)
+        every = int(cfg.train.get("checkpoint_every") or 0)
+        if every and epoch % every == 0:
+            save_last(epoch)
         if int(cfg.train.patience) and stale >= int(cfg.train.patience):
             log.info("early stop at epoch %d: no %s gain in %d evaluations", epoch, monitor, stale)
             break
