@@ -23,9 +23,9 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from tqdm import tqdm
 
+from recsys_pyg.checkpoint import resolve_checkpoint, rng_state, set_rng_state
 from recsys_pyg.data import CSR, BipartiteGraph, RecDataset
 from recsys_pyg.data.table import save_id_maps
-from recsys_pyg.checkpoint import resolve_checkpoint, rng_state, set_rng_state
 from recsys_pyg.evaluation import Evaluator, popularity_embeddings
 from recsys_pyg.run_record import RunRecord, WandbLogger, save_checkpoint
 from recsys_pyg.samplers import Negatives
