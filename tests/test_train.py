@@ -63,32 +63,3 @@ def test_wandb_offline_and_broken_wandb_never_stop_training(cfg_factory, tmp_pat
         results = train(cfg_factory("debug=default", "logger=wandb", "logger.mode=not-a-mode"))
     assert "W&B disabled for this run" in caplog.text
     assert "test/recall@20" in results
-
-
-def test_sweep_from_the_shell(tmp_path):
-    """`-m` launches one job per combination, each with its own record."""
-    import subprocess
-    import sys
-
-    cmd = [
-        sys.executable,
-        "-m",
-        "recsys_pyg.train",
-        "-m",
-        "model=mf,lightgcn",
-        "model.num_layers=0,2",
-        "debug=default",
-        f"hydra.sweep.dir={tmp_path}",
-    ]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    summaries = sorted(tmp_path.glob("*/summary.json"))
-    assert len(summaries) == 4
-    configs = [json.loads((p.parent / "config.json").read_text()) for p in summaries]
-    assert sorted((c["model"]["_target_"].split(".")[-1], c["model"]["num_layers"]) for c in configs) == [
-        ("LightGCN", 0),
-        ("LightGCN", 2),
-        ("MF", 0),
-        ("MF", 2),
-    ]
-    assert all("test/recall@20" in json.loads(p.read_text()) for p in summaries)
