@@ -161,7 +161,6 @@ def plot(runs: list[dict[str, Any]], keys: list[str], metric: str, path: Path) -
     import matplotlib.pyplot as plt
 
     fig, (curves, bars) = plt.subplots(1, 2, figsize=(14, 5))
-    label_keys = keys or ["run"]
     for r in runs:
         points = [(h["epoch"], h[f"val/{metric}"]) for h in r["history"] if f"val/{metric}" in h and "epoch" in h]
         if points:
