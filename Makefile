@@ -40,3 +40,6 @@ lint: $(STAMP) ## Ruff
 
 clean: ## Remove run outputs (not the environment)
 	rm -rf outputs multirun
+
+bench: $(STAMP) ## Speed/memory benchmark on Gowalla-sized synthetic data (a few minutes; writes bench_results/)
+	$(PY) scripts/bench.py --scaling $(ARGS)

@@ -87,7 +87,21 @@ def varied_keys(runs: list[dict[str, Any]]) -> list[str]:
         values = {json.dumps(r["config"].get(key), sort_keys=True, default=str) for r in runs if r["config"]}
         if len(values) > 1:
             out.append(key)
-    return out
+    return [k for k in out if not _follows_choice(k, out, runs)]
+
+
+def _follows_choice(key: str, varied: list[str], runs: list[dict[str, Any]]) -> bool:
+    """True for an option's own default (e.g. ``sampler.alpha`` when ``sampler`` varies): a key of a
+    config group whose choice varies, constant among the runs that made the same choice."""
+    group = key.split(".", 1)[0]
+    target = f"{group}._target_"
+    if key == target or target not in varied:
+        return False
+    seen: dict[str, set[str]] = {}
+    for r in runs:
+        choice = json.dumps(r["config"].get(target), default=str)
+        seen.setdefault(choice, set()).add(json.dumps(r["config"].get(key), sort_keys=True, default=str))
+    return all(len(v) == 1 for v in seen.values())
 
 
 def short(key: str) -> str:

@@ -114,3 +114,16 @@ def test_optuna_search_runs(tmp_path):
     result = (tmp_path / "optimization_results.yaml").read_text()
     assert "best_params" in result and "optimizer.lr" in result
     assert len(list(tmp_path.glob("*/summary.json"))) == 3
+
+
+def test_varied_keys_leave_out_an_options_own_defaults():
+    from recsys_pyg.compare import varied_keys
+
+    runs = [
+        {"config": {"sampler._target_": "U", "sampler.num_negatives": 1, "seed": 0}},
+        {"config": {"sampler._target_": "S", "sampler.num_negatives": 256, "sampler.beta": 0.75, "seed": 0}},
+        {"config": {"sampler._target_": "S", "sampler.num_negatives": 64, "sampler.beta": 0.75, "seed": 1}},
+        {"config": {"sampler._target_": "P", "sampler.alpha": 0.15, "sampler.num_negatives": 1, "seed": 1}},
+    ]
+    # beta and alpha only follow the sampler choice; num_negatives was swept within S
+    assert varied_keys(runs) == ["sampler._target_", "sampler.num_negatives", "seed"]

@@ -1,0 +1,290 @@
+"""Speed and memory benchmark: training and full-ranking evaluation, ours beside naive references.
+
+    python scripts/bench.py                    # Gowalla-sized synthetic data (~30k x 41k, ~810k train edges)
+    python scripts/bench.py --size tiny        # seconds; what the slow test runs
+    python scripts/bench.py --scaling          # + LightGCN epoch time at 1e5, 1e6, 1e7 edges
+
+Every row runs in its own process on the same cached dataset, so each peak RSS is that row's
+own. Train time per batch is the mean over ``--batches`` batches (after 2 warm-up batches) of
+batch 2048, d = 64; the epoch time is extrapolated as batches-per-epoch x (train + sampling) per
+batch. Evaluation ranks every item for every test user (K = 20 and 100, training items masked,
+chunks of 1024 users); "eval rank" is the ranking alone, "eval total" adds the model's forward.
+
+Reference rows, measured in the same run:
+- ``naive LGConv``: LightGCN through PyG's ``LGConv`` on the edge list with autograd and the
+  normalisation recomputed on every call, as PyG's LightGCN example does;
+- ``bare GEMM``: ``U @ I.T`` then ``topk`` over all users in the same chunks, no masking, no
+  metrics: the physical floor for evaluation.
+
+Writes ``<out>/bench.md`` and ``<out>/bench.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+SIZES = {"gowalla": (30_000, 41_000, 1_160_000), "tiny": (600, 800, 20_000)}
+MODELS = ["mf", "lightgcn", "ngcf", "pinsage"]
+
+
+def rss_mib(field: str = "VmHWM") -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def make_data(size: str, path: Path) -> dict:
+    from recsys_pyg.data import make_synthetic, temporal_split
+
+    users, items, interactions = SIZES[size]
+    t = time.time()
+    split = temporal_split(make_synthetic(users, items, interactions, seed=0), 0.1, 0.2)
+    torch.save(split, path)
+    return {"users": users, "items": items, "train_edges": len(split.train), "generate_s": time.time() - t}
+
+
+def power_law_edges(num_edges: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+    """O(E) random bipartite graph with Gowalla's proportions and Zipf item popularity (scaling rows)."""
+    gen = torch.Generator().manual_seed(seed)
+    num_users, num_items = max(num_edges // 27, 10), max(num_edges // 20, 10)
+    pop = 1.0 / torch.arange(1, num_items + 1).double() ** 0.8
+    user = torch.randint(num_users, (num_edges,), generator=gen)
+    item = torch.multinomial(pop, num_edges, replacement=True, generator=gen)
+    return user, item, num_users, num_items
+
+
+def build_model(name: str, num_users: int, num_items: int) -> torch.nn.Module:
+    from recsys_pyg.models import MF, NGCF, LightGCN, PinSAGE
+
+    if name == "mf":
+        return MF(num_users, num_items, 64)
+    if name in ("lightgcn", "naive"):
+        return LightGCN(num_users, num_items, 64, 3)
+    if name == "ngcf":
+        return NGCF(num_users, num_items, 64, 3, message_dropout=0.1)
+    return PinSAGE(num_users, num_items, 64, 64, 2)
+
+
+class NaiveLightGCN(torch.nn.Module):
+    """PyG's example path: ``LGConv`` (normalize=True) on the edge list, autograd, every call."""
+
+    def __init__(self, num_users: int, num_items: int, num_layers: int = 3) -> None:
+        from torch_geometric.nn import LGConv
+
+        super().__init__()
+        self.num_users, self.num_layers = num_users, num_layers
+        self.embedding = torch.nn.Embedding(num_users + num_items, 64)
+        torch.nn.init.normal_(self.embedding.weight, std=0.1)
+        self.conv = LGConv()
+
+    def forward(self, graph, users=None, items=None):
+        x = self.embedding.weight
+        out = x / (self.num_layers + 1)
+        for _ in range(self.num_layers):
+            x = self.conv(x, graph.edge_index)
+            out = out + x / (self.num_layers + 1)
+        u, i = out[: self.num_users], out[self.num_users :]
+        return (u if users is None else u[users]), (i if items is None else i[items])
+
+    def l2_penalty(self, users, items):
+        from recsys_pyg.models.mf import embedding_l2
+
+        return embedding_l2(self.embedding.weight, users, items + self.num_users)
+
+
+def worker(args: argparse.Namespace) -> dict:
+    from recsys_pyg.data import BipartiteGraph
+    from recsys_pyg.data.graph import CSR
+    from recsys_pyg.evaluation import Evaluator
+    from recsys_pyg.losses import bpr_loss
+    from recsys_pyg.samplers import UniformSampler
+    from recsys_pyg.train import batch_scores
+
+    torch.manual_seed(0)
+    if args.row.startswith("scale"):
+        user, item, num_users, num_items = power_law_edges(int(float(args.row.split(":")[1])))
+        graph = BipartiteGraph(user, item, num_users, num_items)
+        truth = None
+    else:
+        split = torch.load(args.data, weights_only=False)
+        num_users, num_items = split.train.num_users, split.train.num_items
+        graph = BipartiteGraph(split.train.user, split.train.item, num_users, num_items)
+        truth = CSR.from_pairs(split.test.user, split.test.item, num_users, num_items)
+    t = time.time()
+    _ = graph.adj  # normalised adjacency, built once
+    out: dict = {"row": args.row, "edges": graph.num_edges, "adj_s": time.time() - t}
+    evaluator = Evaluator(ks=[20, 100], chunk_size=1024)
+
+    if args.row == "bare_gemm":
+        u, i = torch.randn(num_users, 64), torch.randn(num_items, 64)
+        users = torch.nonzero(truth.degree() > 0).flatten()
+        (u[:64] @ i.T).topk(20, dim=1)  # warm-up
+        t = time.time()
+        for s in range(0, users.numel(), 1024):
+            (u[users[s : s + 1024]] @ i.T).topk(20, dim=1)
+        out["eval_rank_s"] = time.time() - t
+        out["peak_rss_mib"] = rss_mib()
+        return out
+
+    name = args.row.split(":")[0] if not args.row.startswith("scale") else "lightgcn"
+    model = NaiveLightGCN(num_users, num_items) if name == "naive" else build_model(name, num_users, num_items)
+    if name == "pinsage":
+        t = time.time()
+        model.neighborhoods(graph)
+        out["walks_s"] = time.time() - t
+    sampler = UniformSampler(graph, 1, torch.Generator().manual_seed(0))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    gen = torch.Generator().manual_seed(0)
+    n_batches = args.batches if name != "naive" and not args.row.startswith("scale") else max(2, args.batches // 4)
+    sample_t, train_t = [], []
+    model.train()
+    for b in range(n_batches + 2):
+        idx = torch.randint(graph.num_edges, (2048,), generator=gen)
+        users, pos = graph.user[idx], graph.item[idx]
+        t = time.time()
+        neg = sampler.sample(users, pos, 1)
+        ts = time.time() - t
+        t = time.time()
+        pos_s, neg_s, items = batch_scores(model, graph, users, pos, neg)
+        loss = bpr_loss(pos_s, neg_s) + 1e-4 * model.l2_penalty(users, items)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if b >= 2:  # warm-up batches are not counted
+            sample_t.append(ts)
+            train_t.append(time.time() - t)
+    batches_per_epoch = -(-graph.num_edges // 2048)
+    out["sample_per_batch_s"] = sum(sample_t) / len(sample_t)
+    out["train_per_batch_s"] = sum(train_t) / len(train_t)
+    out["epoch_s"] = batches_per_epoch * (out["sample_per_batch_s"] + out["train_per_batch_s"])
+    out["sampling_share"] = out["sample_per_batch_s"] / (out["sample_per_batch_s"] + out["train_per_batch_s"])
+    if truth is not None and name != "naive":
+        model.eval()
+        with torch.no_grad():
+            t = time.time()
+            u, i = model(graph)
+            forward_s = time.time() - t
+            (u[:64] @ i.T).topk(20, dim=1)  # warm-up, as for the bare GEMM row
+            t = time.time()
+            evaluator.evaluate(u, i, truth, [graph.user_items])
+            out["eval_rank_s"] = time.time() - t
+            out["eval_total_s"] = forward_s + out["eval_rank_s"]
+    out["peak_rss_mib"] = rss_mib()
+    return out
+
+
+def run_row(row: str, data: Path, batches: int) -> dict:
+    cmd = [sys.executable, __file__, "--worker", "--row", row, "--data", str(data), "--batches", str(batches)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"row": row, "error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def fmt(x: float | None, digits: int = 3) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def report(meta: dict, rows: list[dict], scaling: list[dict]) -> str:
+    by = {r["row"]: r for r in rows}
+    lines = [
+        f"Synthetic {meta['size']}: {meta['users']} users x {meta['items']} items, "
+        f"{meta['train_edges']} training edges; batch 2048, d = 64, "
+        f"{torch.get_num_threads()} threads, torch {torch.__version__}.",
+        "",
+        "| row | sample/batch (ms) | train/batch (ms) | epoch (s, extrapolated) | sampling share | eval rank (s) "
+        "| eval total (s) | peak RSS (MiB) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['row']} | error: {r['error']} |")
+            continue
+        ms = lambda k, r=r: fmt(r[k] * 1000, 1) if k in r else "-"  # noqa: E731
+        lines.append(
+            f"| {r['row']} | {ms('sample_per_batch_s')} | {ms('train_per_batch_s')} | {fmt(r.get('epoch_s'), 1)} "
+            f"| {fmt(r.get('sampling_share'), 3)} | {fmt(r.get('eval_rank_s'), 2)} | {fmt(r.get('eval_total_s'), 2)} "
+            f"| {r['peak_rss_mib']:.0f} |"
+        )
+    ours, naive, floor = by.get("lightgcn", {}), by.get("naive", {}), by.get("bare_gemm", {})
+    checks = []
+    if "train_per_batch_s" in ours and "train_per_batch_s" in naive:
+        ratio = ours["train_per_batch_s"] / naive["train_per_batch_s"]
+        checks.append(("LightGCN train/batch, ours / naive LGConv", ratio, "<= 0.33", ratio <= 0.33))
+    for name in MODELS:
+        r = by.get(name, {})
+        if "eval_rank_s" in r and "eval_rank_s" in floor:
+            ratio = r["eval_rank_s"] / floor["eval_rank_s"]
+            checks.append((f"{name} eval rank (masked, K<=100) / bare GEMM", ratio, "<= 1.5", ratio <= 1.5))
+        if "sampling_share" in r:
+            checks.append(
+                (f"{name} sampling share of the epoch", r["sampling_share"], "<= 0.10", r["sampling_share"] <= 0.10)
+            )
+    if "peak_rss_mib" in ours:
+        checks.append(("LightGCN peak RSS (GiB)", ours["peak_rss_mib"] / 1024, "<= 2", ours["peak_rss_mib"] <= 2048))
+    lines += ["", "| ratio | value | target | met |", "|---|---:|---|---|"]
+    lines += [f"| {n} | {v:.3f} | {t} | {'yes' if ok else 'NO'} |" for n, v, t, ok in checks]
+    if scaling:
+        lines += [
+            "",
+            "LightGCN (3 layers) epoch time vs edges (power-law graph, extrapolated from batches):",
+            "",
+            "| edges | train/batch (ms) | epoch (s) | epoch per million edges (s) | peak RSS (MiB) |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        for r in scaling:
+            if "error" in r:
+                lines.append(f"| {r['row']} | error: {r['error']} |")
+                continue
+            lines.append(
+                f"| {r['edges']} | {r['train_per_batch_s'] * 1000:.1f} | {r['epoch_s']:.1f} | "
+                f"{r['epoch_s'] / (r['edges'] / 1e6):.1f} | {r['peak_rss_mib']:.0f} |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", choices=sorted(SIZES), default="gowalla")
+    parser.add_argument("--batches", type=int, default=20, help="measured batches per row")
+    parser.add_argument("--scaling", action="store_true", help="add the 1e5 / 1e6 / 1e7 edge scaling rows")
+    parser.add_argument("--out", type=Path, default=Path("bench_results"))
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--row", help=argparse.SUPPRESS)
+    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args)))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "split.pt"
+        meta = {"size": args.size, **make_data(args.size, data)}
+        print(f"data: {meta}", flush=True)
+        rows = []
+        for row in [*MODELS, "naive", "bare_gemm"]:
+            rows.append(run_row(row, data, args.batches))
+            print(f"  {row}: {rows[-1]}", flush=True)
+        scaling = []
+        if args.scaling:
+            for edges in ("1e5", "1e6", "1e7"):
+                scaling.append(run_row(f"scale:{edges}", data, 3))
+                print(f"  scale {edges}: {scaling[-1]}", flush=True)
+    text = report(meta, rows, scaling)
+    print()
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench.md").write_text(text + "\n")
+    (args.out / "bench.json").write_text(json.dumps({"meta": meta, "rows": rows, "scaling": scaling}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""The benchmark script runs end to end on a tiny size (slow: run with `make test-all`)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_bench_tiny(tmp_path):
+    cmd = [
+        sys.executable,
+        str(ROOT / "scripts" / "bench.py"),
+        "--size",
+        "tiny",
+        "--batches",
+        "3",
+        "--out",
+        str(tmp_path),
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads((tmp_path / "bench.json").read_text())
+    rows = {r["row"]: r for r in result["rows"]}
+    assert set(rows) == {"mf", "lightgcn", "ngcf", "pinsage", "naive", "bare_gemm"}
+    assert all("error" not in r for r in rows.values())
+    assert rows["lightgcn"]["train_per_batch_s"] > 0 and rows["bare_gemm"]["eval_rank_s"] > 0
+    assert "ours / naive LGConv" in (tmp_path / "bench.md").read_text()
