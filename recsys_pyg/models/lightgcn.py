@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from recsys_pyg.data.graph import BipartiteGraph
 from recsys_pyg.models.lightgcn_conv import LightGCNConv
-from recsys_pyg.models.mf import check_sizes, embedding_l2
+from recsys_pyg.models.mf import check_sizes, embedding_l2, select_nodes
 
 
 class LightGCN(nn.Module):
@@ -79,11 +79,7 @@ class LightGCN(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """Embeddings of ``users`` ``(B, d)`` and ``items`` ``(B', d)`` (all of them when ``None``)."""
         out = self.propagate(graph.adj)
-        user_emb, item_emb = out[: self.num_users], out[self.num_users :]
-        return (
-            user_emb if users is None else user_emb[users],
-            item_emb if items is None else item_emb[items],
-        )
+        return select_nodes(out, self.num_users, users, items)
 
     def l2_penalty(self, users: Tensor, items: Tensor) -> Tensor:
         r"""L2 on the batch's layer-0 embeddings, :math:`\frac{1}{2B}\sum \|\mathbf{e}^{(0)}\|^2`, as in the paper."""

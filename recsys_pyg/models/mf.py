@@ -52,12 +52,7 @@ class MF(nn.Module):
         self, graph: BipartiteGraph | None = None, users: Tensor | None = None, items: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         """Embeddings of ``users`` ``(B, d)`` and ``items`` ``(B', d)`` (all of them when ``None``)."""
-        weight = self.embedding.weight
-        user_emb, item_emb = weight[: self.num_users], weight[self.num_users :]
-        return (
-            user_emb if users is None else user_emb[users],
-            item_emb if items is None else item_emb[items],
-        )
+        return select_nodes(self.embedding.weight, self.num_users, users, items)
 
     def l2_penalty(self, users: Tensor, items: Tensor) -> Tensor:
         r""":math:`\frac{1}{2B}(\sum_u \|\mathbf{e}_u\|^2 + \sum_i \|\mathbf{e}_i\|^2)` over the batch's rows."""
@@ -68,9 +63,18 @@ class MF(nn.Module):
         return f"{self.__class__.__name__}({self.num_users}, {self.num_items}, embedding_dim={dim})"
 
 
+def select_nodes(out: Tensor, num_users: int, users: Tensor | None, items: Tensor | None) -> tuple[Tensor, Tensor]:
+    """Rows of ``users`` and ``items`` from all node embeddings ``out`` ``(U + I, d)``; all of a side when ``None``."""
+    user_emb, item_emb = out[:num_users], out[num_users:]
+    return (
+        user_emb if users is None else user_emb[users],
+        item_emb if items is None else item_emb[items],
+    )
+
+
 def embedding_l2(weight: Tensor, users: Tensor, nodes: Tensor) -> Tensor:
     """Half the squared norm of the batch's embeddings, divided by the batch size ``len(users)``."""
     return 0.5 * (weight[users].pow(2).sum() + weight[nodes].pow(2).sum()) / max(users.numel(), 1)
 
 
-__all__ = ["MF", "check_sizes", "embedding_l2"]
+__all__ = ["MF", "check_sizes", "embedding_l2", "select_nodes"]

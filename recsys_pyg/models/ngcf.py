@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from recsys_pyg.data.graph import BipartiteGraph
 from recsys_pyg.models.mean_concat_conv import MeanConcatConv
-from recsys_pyg.models.mf import check_sizes, embedding_l2
+from recsys_pyg.models.mf import check_sizes, embedding_l2, select_nodes
 from recsys_pyg.models.ngcf_conv import NGCFConv
 
 COMBINES = ("concat", "mean")
@@ -173,11 +173,7 @@ class NGCF(nn.Module):
         """Embeddings of ``users`` ``(B, out_dim)`` and ``items`` ``(B', out_dim)`` (all of them when ``None``)."""
         adj = self.dropped_adj(graph) if self.training and self.node_dropout > 0 and self.convs else graph.adj
         out = self.propagate(adj)
-        user_emb, item_emb = out[: self.num_users], out[self.num_users :]
-        return (
-            user_emb if users is None else user_emb[users],
-            item_emb if items is None else item_emb[items],
-        )
+        return select_nodes(out, self.num_users, users, items)
 
     def l2_penalty(self, users: Tensor, items: Tensor) -> Tensor:
         r"""L2 on the batch's layer-0 embeddings, :math:`\frac{1}{2B}\sum \|\mathbf{e}^{(0)}\|^2`, as the code."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ import torch
 from torch import Tensor
 
 from recsys_pyg.data.graph import CSR, BipartiteGraph
+from recsys_pyg.run_record import save_checkpoint
 from recsys_pyg.samplers.negatives import Negatives
 from recsys_pyg.samplers.shared import SharedSampler
 from recsys_pyg.samplers.uniform import UniformSampler
@@ -280,14 +280,7 @@ def ppr_hard_pool(
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"pool": result.pool, "count": result.count, "window": list(result.window), "params": params}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(payload, f)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        save_checkpoint(payload, path)  # atomic: temp file + rename
     return result
 
 
