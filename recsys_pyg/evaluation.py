@@ -73,14 +73,17 @@ class Evaluator:
         discount = 1.0 / torch.log2(torch.arange(2, kmax + 2, device=device, dtype=torch.float))  # (kmax,)
         ideal = torch.cumsum(discount, 0)  # ideal DCG with n relevant items at index n - 1
         sums = {f"{m}@{k}": 0.0 for m in METRICS for k in self.ks}
+        # Held-out pairs as sorted keys row * I + col (CSR order): a top-K hit is one binary search,
+        # cheaper than a dense (chunk x items) relevance matrix per chunk.
+        keys = (truth.row_index() * truth.num_cols + truth.indices).to(device)
+        n_rel_all = truth.degree().to(device).float()
         for start in range(0, users.numel(), self.chunk_size):
             chunk = users[start : start + self.chunk_size]
             top = self._chunk_top(user_emb, item_emb, chunk, kmax, exclude)  # (C, kmax)
-            relevant = torch.zeros(chunk.numel(), truth.num_cols, dtype=torch.bool, device=device)
-            row, col = truth.gather_rows(chunk)
-            relevant[row.to(device), col.to(device)] = True
-            hit = relevant.gather(1, top).float()  # (C, kmax)
-            n_rel = truth.degree()[chunk].to(device).float()  # (C,)
+            query = chunk.to(device)[:, None] * truth.num_cols + top  # (C, kmax)
+            pos = torch.searchsorted(keys, query).clamp_(max=keys.numel() - 1)
+            hit = (keys[pos] == query).float()  # (C, kmax)
+            n_rel = n_rel_all[chunk.to(device)]  # (C,)
             cum_hit = torch.cumsum(hit, 1)
             cum_dcg = torch.cumsum(hit * discount, 1)
             for k in self.ks:

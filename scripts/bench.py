@@ -13,8 +13,10 @@ chunks of 1024 users); "eval rank" is the ranking alone, "eval total" adds the m
 Reference rows, measured in the same run:
 - ``naive LGConv``: LightGCN through PyG's ``LGConv`` on the edge list with autograd and the
   normalisation recomputed on every call, as PyG's LightGCN example does;
-- ``bare GEMM``: ``U @ I.T`` then ``topk`` over all users in the same chunks, no masking, no
-  metrics: the physical floor for evaluation.
+- ``bare GEMM``: ``U @ I.T`` then ``topk(100)`` over all users in the same chunks, no masking, no
+  metrics: the physical floor for evaluation. It is measured in every model's process on that
+  model's own embeddings (its ``d``), right after the evaluator, and the ratio is taken there;
+  the ``bare_gemm`` row is the same floor for random d = 64 embeddings.
 
 Writes ``<out>/bench.md`` and ``<out>/bench.json``.
 """
@@ -101,6 +103,15 @@ class NaiveLightGCN(torch.nn.Module):
         return embedding_l2(self.embedding.weight, users, items + self.num_users)
 
 
+def bare_gemm_topk(u: torch.Tensor, i: torch.Tensor, users: torch.Tensor, k: int) -> float:
+    """Seconds for ``U @ I.T`` and ``topk(k)`` over ``users`` in chunks of 1024: no masking, no metrics."""
+    (u[:64] @ i.T).topk(k, dim=1)  # warm-up
+    t = time.time()
+    for s in range(0, users.numel(), 1024):
+        (u[users[s : s + 1024]] @ i.T).topk(k, dim=1)
+    return time.time() - t
+
+
 def worker(args: argparse.Namespace) -> dict:
     from recsys_pyg.data import BipartiteGraph
     from recsys_pyg.data.graph import CSR
@@ -126,12 +137,7 @@ def worker(args: argparse.Namespace) -> dict:
 
     if args.row == "bare_gemm":
         u, i = torch.randn(num_users, 64), torch.randn(num_items, 64)
-        users = torch.nonzero(truth.degree() > 0).flatten()
-        (u[:64] @ i.T).topk(20, dim=1)  # warm-up
-        t = time.time()
-        for s in range(0, users.numel(), 1024):
-            (u[users[s : s + 1024]] @ i.T).topk(20, dim=1)
-        out["eval_rank_s"] = time.time() - t
+        out["eval_rank_s"] = bare_gemm_topk(u, i, torch.nonzero(truth.degree() > 0).flatten(), 100)
         out["peak_rss_mib"] = rss_mib()
         return out
 
@@ -173,11 +179,13 @@ def worker(args: argparse.Namespace) -> dict:
             t = time.time()
             u, i = model(graph)
             forward_s = time.time() - t
-            (u[:64] @ i.T).topk(20, dim=1)  # warm-up, as for the bare GEMM row
+            (u[:64] @ i.T).topk(100, dim=1)  # warm-up
             t = time.time()
             evaluator.evaluate(u, i, truth, [graph.user_items])
             out["eval_rank_s"] = time.time() - t
             out["eval_total_s"] = forward_s + out["eval_rank_s"]
+            # the floor for these very embeddings (same d, same K, same chunks), measured right after
+            out["eval_floor_s"] = bare_gemm_topk(u, i, torch.nonzero(truth.degree() > 0).flatten(), 100)
     out["peak_rss_mib"] = rss_mib()
     return out
 
@@ -215,16 +223,23 @@ def report(meta: dict, rows: list[dict], scaling: list[dict]) -> str:
             f"| {fmt(r.get('sampling_share'), 3)} | {fmt(r.get('eval_rank_s'), 2)} | {fmt(r.get('eval_total_s'), 2)} "
             f"| {r['peak_rss_mib']:.0f} |"
         )
-    ours, naive, floor = by.get("lightgcn", {}), by.get("naive", {}), by.get("bare_gemm", {})
+    ours, naive = by.get("lightgcn", {}), by.get("naive", {})
     checks = []
     if "train_per_batch_s" in ours and "train_per_batch_s" in naive:
         ratio = ours["train_per_batch_s"] / naive["train_per_batch_s"]
         checks.append(("LightGCN train/batch, ours / naive LGConv", ratio, "<= 0.33", ratio <= 0.33))
     for name in MODELS:
         r = by.get(name, {})
-        if "eval_rank_s" in r and "eval_rank_s" in floor:
-            ratio = r["eval_rank_s"] / floor["eval_rank_s"]
-            checks.append((f"{name} eval rank (masked, K<=100) / bare GEMM", ratio, "<= 1.5", ratio <= 1.5))
+        if "eval_rank_s" in r and "eval_floor_s" in r:
+            ratio = r["eval_rank_s"] / r["eval_floor_s"]
+            checks.append(
+                (
+                    f"{name} eval (masked, 4 metrics, K=20,100) / bare GEMM+topk(100), same d",
+                    ratio,
+                    "<= 1.5",
+                    ratio <= 1.5,
+                )
+            )
         if "sampling_share" in r:
             checks.append(
                 (f"{name} sampling share of the epoch", r["sampling_share"], "<= 0.10", r["sampling_share"] <= 0.10)
