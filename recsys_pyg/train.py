@@ -184,7 +184,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         save_id_maps(data.split.train, run_dir)  # report recommendations in the data's own ids
     model_fn = build(cfg.model, "model")
     model = model_fn(num_users=data.num_users, num_items=data.num_items, **feature_inputs(model_fn, data)).to(device)
-    generator = torch.Generator().manual_seed(int(cfg.seed))
+    # On the run's device, so sampling draws no host-device copies per batch.
+    generator = torch.Generator(device=device).manual_seed(int(cfg.seed))
     sampler = build(cfg.sampler, "sampler")(graph=graph, generator=generator)
     criterion = build(cfg.loss, "loss")
     optimizer = build(cfg.optimizer, "optimizer")(params=model.parameters())
@@ -254,12 +255,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
     for epoch in range(start_epoch, int(cfg.train.epochs) + 1):
         model.train()
         t_epoch, t_sample, loss_sum, hardness = time.time(), 0.0, 0.0, HardnessMeter()
-        perm = torch.randperm(num_edges, generator=generator).to(device)
+        perm = torch.randperm(num_edges, generator=generator, device=device)
         batches = range(0, num_edges, batch_size)
         bar = tqdm(
             batches, desc=f"epoch {epoch}", leave=False, disable=None if cfg.train.progress else True, unit="batch"
         )
-        for start in bar:
+        for step, start in enumerate(bar):
             idx = perm[start : start + batch_size]
             users, pos = graph.user[idx], graph.item[idx]  # (B,), (B,)
             t_s = time.time()
@@ -274,11 +275,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            loss_value = loss.item()
-            loss_sum += loss_value * idx.numel()
-            bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
+            loss_sum = loss_sum + loss.detach() * idx.numel()  # on the device: no sync per batch
+            if step % 20 == 0 and cfg.train.progress:
+                bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
         epoch_metrics = {
-            "train/loss": loss_sum / num_edges,
+            "train/loss": float(loss_sum) / num_edges,
             "train/epoch_time": time.time() - t_epoch,
             "train/sample_time": t_sample,
             "epoch": epoch,

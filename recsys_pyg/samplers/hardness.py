@@ -15,7 +15,7 @@ class HardnessMeter:
     """
 
     def __init__(self) -> None:
-        self.sums: dict[str, list[float]] = {}
+        self.sums: dict[str, torch.Tensor] = {}  # stays on the scores' device: no sync per batch
 
     def update(self, pos: Tensor, neg: Tensor, mask: Tensor | None, num_easy: int) -> None:
         with torch.no_grad():
@@ -23,18 +23,18 @@ class HardnessMeter:
             valid = torch.ones_like(neg, dtype=torch.bool) if mask is None else mask
             for kind, cols in (("easy", slice(0, num_easy)), ("hard", slice(num_easy, None))):
                 m, v = margin[:, cols], valid[:, cols]
-                count = float(v.sum())
-                if count == 0:
+                if m.shape[1] == 0:
                     continue
-                acc = self.sums.setdefault(kind, [0.0, 0.0, 0.0])
-                acc[0] += float((m * v).sum())
-                acc[1] += float(((m < 0) & v).sum())
-                acc[2] += count
+                acc = torch.stack([(m * v).sum(), ((m < 0) & v).sum().float(), v.sum().float()])
+                self.sums[kind] = self.sums[kind] + acc if kind in self.sums else acc
 
     def compute(self) -> dict[str, float]:
         """``neg/{easy,hard}_margin``, ``neg/{easy,hard}_violation`` and ``neg/{easy,hard}_count`` (per epoch)."""
         out = {}
-        for kind, (margin, violated, count) in self.sums.items():
+        for kind, acc in self.sums.items():
+            margin, violated, count = acc.tolist()
+            if count == 0:
+                continue
             out[f"neg/{kind}_margin"] = margin / count
             out[f"neg/{kind}_violation"] = violated / count
             out[f"neg/{kind}_count"] = count

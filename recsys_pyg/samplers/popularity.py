@@ -81,7 +81,10 @@ class PopularitySampler:
 
     def _draw(self, n: int, device: torch.device) -> Tensor:
         """``n`` items from the unrestricted law, ``(n,)``."""
-        u = torch.rand(n, generator=self.generator, dtype=torch.float64).to(device) * self._cdf[-1]
+        u = (
+            torch.rand(n, generator=self.generator, dtype=torch.float64, device=self.generator.device).to(device)
+            * self._cdf[-1]
+        )
         return torch.searchsorted(self._cdf, u, right=True).clamp_max_(self.graph.num_items - 1)
 
     def sample(self, users: Tensor, pos_items: Tensor | None = None, epoch: int = 0) -> Negatives:

@@ -371,7 +371,7 @@ class PPRHardSampler:
     def sample_hard(self, users: Tensor, h: int) -> Tensor:
         """``h`` hard negatives per row from the row user's pool, ``(B, h)``."""
         count = self.hard_pool.count[users]  # (B,)
-        draw = torch.rand(users.numel(), h, generator=self.generator).to(users.device)
+        draw = torch.rand(users.numel(), h, generator=self.generator, device=self.generator.device).to(users.device)
         col = (draw * count[:, None]).long().clamp_max_((count[:, None] - 1).clamp_min(0))  # (B, h)
         hard = self.hard_pool.pool[users[:, None], col]  # (B, h)
         empty = count == 0

@@ -103,6 +103,8 @@ class SharedSampler:
         """One draw of the shared items, ``(S,)`` on the CPU."""
         num_items = self.graph.num_items
         if self.distribution == "uniform":
-            return torch.randperm(num_items, generator=self.generator)[: self.num_negatives]
+            return torch.randperm(num_items, generator=self.generator, device=self.generator.device)[
+                : self.num_negatives
+            ]
         support = int((self.probs > 0).sum())
         return torch.multinomial(self.probs, min(self.num_negatives, support), generator=self.generator)

@@ -52,7 +52,7 @@ class UniformSampler:
         if bool((room <= 0).any()):
             bad = users[room <= 0][:5].tolist()
             raise ValueError(f"users {bad} interacted with every item: no negative item exists for them")
-        draw = torch.rand(users.numel(), k, generator=self.generator, device="cpu").to(users.device)
+        draw = torch.rand(users.numel(), k, generator=self.generator, device=self.generator.device)
         r = (draw * room[:, None]).long().clamp_max_(room[:, None] - 1)  # (B, k) rank among non-positives
         query = users[:, None] * (graph.num_items + 1) + r  # (B, k)
         below = torch.searchsorted(self._keys, query, right=True) - graph.user_items.indptr[users][:, None]
