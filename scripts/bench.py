@@ -2,7 +2,7 @@
 
     python scripts/bench.py                    # Gowalla-sized synthetic data (~30k x 41k, ~810k train edges)
     python scripts/bench.py --size tiny        # seconds; what the slow test runs
-    python scripts/bench.py --scaling          # + LightGCN epoch time at 1e5, 1e6, 1e7 edges
+    python scripts/bench.py --scaling          # + LightGCN and PinSAGE epoch time at 1e5, 1e6, 1e7 edges
 
 Every row runs in its own process on the same cached dataset, so each peak RSS is that row's
 own. Train time per batch is the mean over ``--batches`` batches (after 2 warm-up batches) of
@@ -141,7 +141,7 @@ def worker(args: argparse.Namespace) -> dict:
         out["peak_rss_mib"] = rss_mib()
         return out
 
-    name = args.row.split(":")[0] if not args.row.startswith("scale") else "lightgcn"
+    name = args.row.split(":")[0].removeprefix("scale-")
     model = NaiveLightGCN(num_users, num_items) if name == "naive" else build_model(name, num_users, num_items)
     if name == "pinsage":
         t = time.time()
@@ -251,18 +251,21 @@ def report(meta: dict, rows: list[dict], scaling: list[dict]) -> str:
     if scaling:
         lines += [
             "",
-            "LightGCN (3 layers) epoch time vs edges (power-law graph, extrapolated from batches):",
+            "Epoch time vs edges (power-law graph, extrapolated from batches). Full-graph LightGCN propagates every "
+            "edge in every batch (epoch ~ E^2 at a fixed batch size); PinSAGE's mini-batch path touches only the "
+            "batch's sampled neighbourhoods (epoch ~ E; random walks once per run, timed apart).",
             "",
-            "| edges | train/batch (ms) | epoch (s) | epoch per million edges (s) | peak RSS (MiB) |",
-            "|---:|---:|---:|---:|---:|",
+            "| model | edges | train/batch (ms) | epoch (s) | epoch per 1e6 edges (s) | walks (s) | peak RSS (MiB) |",
+            "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for r in scaling:
             if "error" in r:
                 lines.append(f"| {r['row']} | error: {r['error']} |")
                 continue
             lines.append(
-                f"| {r['edges']} | {r['train_per_batch_s'] * 1000:.1f} | {r['epoch_s']:.1f} | "
-                f"{r['epoch_s'] / (r['edges'] / 1e6):.1f} | {r['peak_rss_mib']:.0f} |"
+                f"| {r['row'].split(':')[0].removeprefix('scale-')} | {r['edges']} | "
+                f"{r['train_per_batch_s'] * 1000:.1f} | {r['epoch_s']:.1f} | "
+                f"{r['epoch_s'] / (r['edges'] / 1e6):.1f} | {fmt(r.get('walks_s'), 1)} | {r['peak_rss_mib']:.0f} |"
             )
     return "\n".join(lines)
 
@@ -290,9 +293,10 @@ def main() -> None:
             print(f"  {row}: {rows[-1]}", flush=True)
         scaling = []
         if args.scaling:
-            for edges in ("1e5", "1e6", "1e7"):
-                scaling.append(run_row(f"scale:{edges}", data, 3))
-                print(f"  scale {edges}: {scaling[-1]}", flush=True)
+            for model in ("lightgcn", "pinsage"):
+                for edges in ("1e5", "1e6", "1e7"):
+                    scaling.append(run_row(f"scale-{model}:{edges}", data, 3))
+                    print(f"  scale {model} {edges}: {scaling[-1]}", flush=True)
     text = report(meta, rows, scaling)
     print()
     print(text)
