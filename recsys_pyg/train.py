@@ -189,6 +189,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     sampler = build(cfg.sampler, "sampler")(graph=graph, generator=generator)
     criterion = build(cfg.loss, "loss")
     optimizer = build(cfg.optimizer, "optimizer")(params=model.parameters())
+    scheduler = build(cfg.scheduler, "scheduler")(optimizer=optimizer) if cfg.get("scheduler") else None
     evaluator: Evaluator = build(cfg.eval, "eval")
     log.info("model: %s (%d parameters)", model, sum(p.numel() for p in model.parameters()))
 
@@ -226,6 +227,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     else:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
         best, best_epoch, best_state, stale = state["best"], state["best_epoch"], state["best_state"], state["stale"]
         best_val, baseline, start_epoch = state["best_val"], state["baseline"], state["epoch"] + 1
         set_rng_state(state["rng"], generator)
@@ -235,6 +238,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             {
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "epoch": epoch,
                 "best": best,
                 "best_epoch": best_epoch,
@@ -279,6 +283,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             if step % 20 == 0 and cfg.train.progress:
                 bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
         epoch_metrics = {
+            "train/lr": optimizer.param_groups[0]["lr"],
             "train/loss": float(loss_sum) / num_edges,
             "train/epoch_time": time.time() - t_epoch,
             "train/sample_time": t_sample,
@@ -309,6 +314,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 epoch_metrics["train/epoch_time"],
             )
         log_metrics(epoch_metrics, step=epoch)
+        if scheduler is not None:
+            scheduler.step()
         every = int(cfg.train.get("checkpoint_every") or 0)
         if every and epoch % every == 0:
             save_last(epoch)

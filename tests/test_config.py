@@ -10,7 +10,7 @@ from recsys_pyg.train import check_config, train
 from tests.conftest import CONF
 
 TINY = ["dataset.source.num_users=60", "dataset.source.num_items=80", "dataset.source.num_interactions=900"]
-GROUPS = ["model", "sampler", "loss", "optimizer", "eval", "logger", "dataset/split"]
+GROUPS = ["model", "sampler", "loss", "optimizer", "scheduler", "eval", "logger", "dataset/split"]
 
 
 def options(group: str) -> list[str]:
@@ -37,7 +37,9 @@ def test_every_group_option_composes_and_instantiates(cfg_factory, group, option
     users = data.graph.user[:4]
     neg = instantiate(cfg.sampler)(graph=data.graph).sample(users, data.graph.item[:4], 1)
     assert neg.full_mask(4) is None or neg.full_mask(4).shape[0] == 4
-    instantiate(cfg.optimizer)(params=model.parameters())
+    optimizer = instantiate(cfg.optimizer)(params=model.parameters())
+    if cfg.get("scheduler"):
+        instantiate(cfg.scheduler)(optimizer=optimizer).step()
     instantiate(cfg.eval)
     assert hasattr(instantiate(cfg.loss), "l2_weight")
     if group == "logger" and option == "none":

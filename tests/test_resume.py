@@ -24,6 +24,8 @@ RUN = [
     "train.progress=false",
     "optimizer.lr=0.005",
     "seed=3",
+    "scheduler=step",  # the learning rate changes across the kill: the scheduler must be restored too
+    "scheduler.step_size=2",
 ]
 
 
