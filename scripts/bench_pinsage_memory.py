@@ -60,8 +60,12 @@ def measure(args: argparse.Namespace) -> dict:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    return {"mode": args.mode, "peak_rss_mib": rss_mib(), "rss_before_mib": base,
-            "step_time_s": (time.time() - start) / args.steps}
+    return {
+        "mode": args.mode,
+        "peak_rss_mib": rss_mib(),
+        "rss_before_mib": base,
+        "step_time_s": (time.time() - start) / args.steps,
+    }
 
 
 def main() -> None:
@@ -85,16 +89,20 @@ def main() -> None:
         ]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    print(f"PinSAGE, {args.users} users x {args.items} items x {args.interactions} interactions, "
-          f"d={args.dim}, {args.layers} layers, batch {args.batch_size}, {args.steps} steps")
+    print(
+        f"PinSAGE, {args.users} users x {args.items} items x {args.interactions} interactions, "
+        f"d={args.dim}, {args.layers} layers, batch {args.batch_size}, {args.steps} steps"
+    )
     print("| mode | peak RSS during training (MiB) | RSS before (MiB) | step time (s) |")
     print("|---|---:|---:|---:|")
     for r in rows:
         print(f"| {r['mode']} | {r['peak_rss_mib']:.0f} | {r['rss_before_mib']:.0f} | {r['step_time_s']:.2f} |")
     mini, full = rows
     growth = (mini["peak_rss_mib"] - mini["rss_before_mib"], full["peak_rss_mib"] - full["rss_before_mib"])
-    print(f"memory added by training: mini-batch {growth[0]:.0f} MiB vs full graph {growth[1]:.0f} MiB "
-          f"(ratio {growth[0] / max(growth[1], 1e-9):.2f})")
+    print(
+        f"memory added by training: mini-batch {growth[0]:.0f} MiB vs full graph {growth[1]:.0f} MiB "
+        f"(ratio {growth[0] / max(growth[1], 1e-9):.2f})"
+    )
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ class LightGCN(nn.Module):
 
     def l2_penalty(self, users: Tensor, items: Tensor) -> Tensor:
         r"""L2 on the batch's layer-0 embeddings, :math:`\frac{1}{2B}\sum \|\mathbf{e}^{(0)}\|^2`, as in the paper."""
-        return embedding_l2(self.embedding.weight, users, items + self.num_users)
+        return embedding_l2(self.embedding, users, items + self.num_users)
 
     def __repr__(self) -> str:
         return (

@@ -29,10 +29,18 @@ class MF(nn.Module):
         num_layers: accepted so that a sweep over LightGCN's depth can include MF as its
             ``K = 0`` case; MF has no propagation, so every value gives the same model (default 0).
         init_std: standard deviation of the normal initialisation (default 0.1).
+        sparse: sparse gradients for the embedding table (pair with ``optimizer=mixed_adam``): a step
+            then touches only the batch's rows (default ``False``).
     """
 
     def __init__(
-        self, num_users: int, num_items: int, embedding_dim: int = 64, num_layers: int = 0, init_std: float = 0.1
+        self,
+        num_users: int,
+        num_items: int,
+        embedding_dim: int = 64,
+        num_layers: int = 0,
+        init_std: float = 0.1,
+        sparse: bool = False,
     ) -> None:
         super().__init__()
         check_sizes(num_users, num_items, embedding_dim)
@@ -42,7 +50,7 @@ class MF(nn.Module):
             )
         self.num_users, self.num_items = num_users, num_items
         self.init_std = init_std
-        self.embedding = nn.Embedding(num_users + num_items, embedding_dim)
+        self.embedding = nn.Embedding(num_users + num_items, embedding_dim, sparse=sparse)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -52,11 +60,13 @@ class MF(nn.Module):
         self, graph: BipartiteGraph | None = None, users: Tensor | None = None, items: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
         """Embeddings of ``users`` ``(B, d)`` and ``items`` ``(B', d)`` (all of them when ``None``)."""
+        if users is not None and items is not None:  # a batch: look up rows (sparse-gradient friendly)
+            return self.embedding(users), self.embedding(items + self.num_users)
         return select_nodes(self.embedding.weight, self.num_users, users, items)
 
     def l2_penalty(self, users: Tensor, items: Tensor) -> Tensor:
         r""":math:`\frac{1}{2B}(\sum_u \|\mathbf{e}_u\|^2 + \sum_i \|\mathbf{e}_i\|^2)` over the batch's rows."""
-        return embedding_l2(self.embedding.weight, users, items + self.num_users)
+        return embedding_l2(self.embedding, users, items + self.num_users)
 
     def __repr__(self) -> str:
         dim = self.embedding.embedding_dim
@@ -72,9 +82,12 @@ def select_nodes(out: Tensor, num_users: int, users: Tensor | None, items: Tenso
     )
 
 
-def embedding_l2(weight: Tensor, users: Tensor, nodes: Tensor) -> Tensor:
-    """Half the squared norm of the batch's embeddings, divided by the batch size ``len(users)``."""
-    return 0.5 * (weight[users].pow(2).sum() + weight[nodes].pow(2).sum()) / max(users.numel(), 1)
+def embedding_l2(embedding: nn.Embedding, users: Tensor, nodes: Tensor) -> Tensor:
+    """Half the squared norm of the batch's embeddings, divided by the batch size ``len(users)``.
+
+    Looked up through the module, so a ``sparse=True`` table gets a sparse gradient.
+    """
+    return 0.5 * (embedding(users).pow(2).sum() + embedding(nodes).pow(2).sum()) / max(users.numel(), 1)
 
 
 __all__ = ["MF", "check_sizes", "embedding_l2", "select_nodes"]

@@ -177,7 +177,7 @@ class NGCF(nn.Module):
 
     def l2_penalty(self, users: Tensor, items: Tensor) -> Tensor:
         r"""L2 on the batch's layer-0 embeddings, :math:`\frac{1}{2B}\sum \|\mathbf{e}^{(0)}\|^2`, as the code."""
-        return embedding_l2(self.embedding.weight, users, items + self.num_users)
+        return embedding_l2(self.embedding, users, items + self.num_users)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()

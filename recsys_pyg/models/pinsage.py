@@ -42,6 +42,8 @@ class PinSAGE(nn.Module):
         use_features: use the feature matrices when given (default ``True``).
         chunk_size: nodes per chunk in full inference (default 8192).
         init_std: normal initialisation of the ID embeddings (default 0.1).
+        sparse: sparse gradients for the ID table (pair with ``optimizer=mixed_adam``), so a step's
+            cost does not grow with the number of nodes (default ``False``).
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class PinSAGE(nn.Module):
         use_features: bool = True,
         chunk_size: int = 8192,
         init_std: float = 0.1,
+        sparse: bool = False,
     ) -> None:
         super().__init__()
         check_sizes(num_users, num_items, embedding_dim)
@@ -70,7 +73,7 @@ class PinSAGE(nn.Module):
         self.num_users, self.num_items, self.num_layers = num_users, num_items, num_layers
         self.walks = {"num_walks": num_walks, "walk_length": walk_length, "top_t": top_t, "seed": walk_seed}
         self.chunk_size, self.init_std = chunk_size, init_std
-        self.embedding = nn.Embedding(num_users + num_items, embedding_dim)
+        self.embedding = nn.Embedding(num_users + num_items, embedding_dim, sparse=sparse)
         self.proj = nn.ModuleDict()
         for side, feats, n in (("user", user_features, num_users), ("item", item_features, num_items)):
             if use_features and feats is not None:
@@ -168,7 +171,7 @@ class PinSAGE(nn.Module):
 
     def l2_penalty(self, users: Tensor, items: Tensor) -> Tensor:
         """L2 on the batch's ID embeddings, as :func:`~recsys_pyg.models.mf.embedding_l2`."""
-        return embedding_l2(self.embedding.weight, users, items + self.num_users)
+        return embedding_l2(self.embedding, users, items + self.num_users)
 
     def __repr__(self) -> str:
         return (
