@@ -117,11 +117,21 @@ class PinSAGE(nn.Module):
             h = h + self.proj[side](getattr(self, f"{side}_features")[ids])
         return h
 
-    def _side_tables(self, nb: Neighborhoods, side: str) -> tuple[Tensor, Tensor]:
-        """The side's neighbourhoods in local ids: index ``(n, T)`` and weight ``(n, T)``."""
-        if side == "user":
-            return nb.index[: self.num_users], nb.weight[: self.num_users]
-        return nb.index[self.num_users :] - self.num_users, nb.weight[self.num_users :]
+    def _side_tables(self, graph: BipartiteGraph, side: str) -> tuple[Tensor, Tensor]:
+        """The side's neighbourhoods in local ids: index ``(n, T)`` and weight ``(n, T)``.
+
+        Sliced once per graph and cached on it: re-slicing the whole table per batch would make
+        a step's cost grow with the graph.
+        """
+        cache = graph.__dict__.setdefault("_derived", {})
+        key = ("pinsage_side_tables", side, *self.walks.values())
+        if key not in cache:
+            nb = self.neighborhoods(graph)
+            if side == "user":
+                cache[key] = nb.index[: self.num_users], nb.weight[: self.num_users]
+            else:
+                cache[key] = nb.index[self.num_users :] - self.num_users, nb.weight[self.num_users :]
+        return cache[key]
 
     def _layer(
         self, side: str, k: int, h_prev: Tensor, prev: Tensor, targets: Tensor, index: Tensor, weight: Tensor
@@ -135,7 +145,7 @@ class PinSAGE(nn.Module):
 
     def embed(self, graph: BipartiteGraph, side: str, ids: Tensor) -> Tensor:
         """Embeddings of ``ids`` of one side from their K-hop sampled neighbourhoods, ``(M, d)``."""
-        index, weight = self._side_tables(self.neighborhoods(graph), side)
+        index, weight = self._side_tables(graph, side)
         sets = [ids]
         for _ in range(self.num_layers):  # S_{k-1} = S_k and its neighbours, sorted and unique
             sets.insert(0, torch.unique(torch.cat([sets[0], index[sets[0]].flatten()])))
@@ -146,7 +156,7 @@ class PinSAGE(nn.Module):
 
     def embed_all(self, graph: BipartiteGraph, side: str) -> Tensor:
         """Every embedding of one side, layer by layer in chunks of ``chunk_size`` nodes, ``(n, d)``."""
-        index, weight = self._side_tables(self.neighborhoods(graph), side)
+        index, weight = self._side_tables(graph, side)
         n = index.shape[0]
         everyone = torch.arange(n, device=index.device)
         h = self._input(side, everyone)
