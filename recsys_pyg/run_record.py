@@ -35,7 +35,7 @@ def atomic_write(path: Path, write: Any) -> None:
         raise
 
 
-def save_checkpoint(obj: dict[str, Any], path: Path) -> None:
+def save_checkpoint(obj: Any, path: Path) -> None:
     """``torch.save`` atomically."""
     atomic_write(path, lambda f: torch.save(obj, f))
 

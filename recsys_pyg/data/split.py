@@ -83,6 +83,18 @@ def _tail_split(data: Interactions, by_time: bool, seed: int, n_test_of, n_val_o
     return Split(data.subset(order[is_train]), data.subset(order[is_val]), data.subset(order[is_test]))
 
 
+def _ratio_split(data: Interactions, val_fraction: float, test_fraction: float, seed: int, by_time: bool) -> Split:
+    """Per user, ``round(n * test_fraction)`` events to test and ``round(n * val_fraction)`` to validation."""
+    _check_fractions(val_fraction, test_fraction)
+    return _tail_split(
+        data,
+        by_time,
+        seed,
+        lambda n: torch.round(n * test_fraction).long(),
+        lambda n: torch.round(n * val_fraction).long(),
+    )
+
+
 def temporal_split(data: Interactions, val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0) -> Split:
     """Per-user temporal split: each user's last events are test, the ones before them validation.
 
@@ -91,26 +103,12 @@ def temporal_split(data: Interactions, val_fraction: float = 0.1, test_fraction:
     (a user with a single event is training-only). Ties in time are broken by ``seed``;
     without timestamps the order is a seeded random one.
     """
-    _check_fractions(val_fraction, test_fraction)
-    return _tail_split(
-        data,
-        True,
-        seed,
-        lambda n: torch.round(n * test_fraction).long(),
-        lambda n: torch.round(n * val_fraction).long(),
-    )
+    return _ratio_split(data, val_fraction, test_fraction, seed, by_time=True)
 
 
 def random_split(data: Interactions, val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0) -> Split:
     """Per-user random split with the same counts as :func:`temporal_split` (time ignored)."""
-    _check_fractions(val_fraction, test_fraction)
-    return _tail_split(
-        data,
-        False,
-        seed,
-        lambda n: torch.round(n * test_fraction).long(),
-        lambda n: torch.round(n * val_fraction).long(),
-    )
+    return _ratio_split(data, val_fraction, test_fraction, seed, by_time=False)
 
 
 def leave_one_out(data: Interactions, mode: str = "last", validation: bool = True, seed: int = 0) -> Split:
