@@ -27,6 +27,7 @@ from recsys_pyg.checkpoint import resolve_checkpoint, rng_state, set_rng_state
 from recsys_pyg.data import CSR, BipartiteGraph, RecDataset
 from recsys_pyg.data.table import save_id_maps
 from recsys_pyg.evaluation import Evaluator, popularity_embeddings
+from recsys_pyg.models.propagation import available_backends, choose_backend, set_backend
 from recsys_pyg.run_record import RunRecord, WandbLogger, save_checkpoint
 from recsys_pyg.samplers import Negatives
 from recsys_pyg.samplers.hardness import HardnessMeter
@@ -65,6 +66,21 @@ def feature_inputs(model_fn: Any, data: RecDataset) -> dict[str, Tensor]:
     params = inspect.signature(getattr(model_fn, "func", model_fn)).parameters
     found = {"user_features": data.user_features, "item_features": data.item_features}
     return {k: v for k, v in found.items() if k in params and v is not None}
+
+
+def spmm_backend(name: str, graph: BipartiteGraph, dim: int) -> Any:
+    """The sparse-dense product for propagation: ``auto`` times the installed ones on this graph."""
+    backends = available_backends()
+    if name == "auto":
+        if len(backends) == 1:
+            return backends["torch"]
+        name, timings = choose_backend(graph.adj, dim, backends)
+        log.info("spmm backend %s (seconds per product on this graph: %s)", name, timings)
+        return backends[name]
+    if name not in backends:
+        hint = " (pip install recsys_pyg[sparse])" if name == "torch_sparse" else ""
+        raise ValueError(f"spmm_backend={name} is not available{hint}; choose one of {['auto', *backends]}")
+    return backends[name]
 
 
 def batch_scores(
@@ -182,6 +198,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         )
     if data.split.train.user_ids is not None and data.split.train.item_ids is not None:
         save_id_maps(data.split.train, run_dir)  # report recommendations in the data's own ids
+    set_backend(spmm_backend(str(cfg.get("spmm_backend", "auto")), graph, int(cfg.model.get("embedding_dim", 64))))
     model_fn = build(cfg.model, "model")
     model = model_fn(num_users=data.num_users, num_items=data.num_items, **feature_inputs(model_fn, data)).to(device)
     # On the run's device, so sampling draws no host-device copies per batch.

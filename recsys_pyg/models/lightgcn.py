@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from recsys_pyg.data.graph import BipartiteGraph
+from recsys_pyg.data.neighbor_sampling import sample_subgraph
 from recsys_pyg.models.lightgcn_conv import LightGCNConv
 from recsys_pyg.models.mf import check_sizes, embedding_l2, select_nodes
 
@@ -32,6 +33,18 @@ class LightGCN(nn.Module):
         alpha: layer weights :math:`\alpha_k`, a list of ``K + 1`` numbers or one number for
             every layer; ``None`` gives :math:`1 / (K + 1)` each (default).
         init_std: standard deviation of the normal initialisation (default 0.1, as the paper's code).
+        fanout: neighbours sampled per node at each hop during training, ``K`` numbers (e.g.
+            ``[10, 10, 10]``); each batch then propagates over its seeds' sampled subgraph
+            (:mod:`recsys_pyg.data.neighbor_sampling`), so a batch costs the same on any graph
+            size and an epoch grows linearly with the edges. Evaluation always propagates the
+            whole graph exactly. ``None`` propagates the whole graph in every batch, the
+            paper's exact training (default).
+        max_hop_nodes: with ``fanout``, at most this many new nodes per hop beyond the first,
+            kept uniformly and reweighted so the estimate stays unbiased; it bounds a batch's
+            subgraph on any graph (``None``: no cap, default).
+        sparse: sparse gradients for the embedding table, with ``fanout`` only (pair with
+            ``optimizer=mixed_adam``): a step then updates only the subgraph's rows, not the
+            whole table (default ``False``).
     """
 
     def __init__(
@@ -42,6 +55,9 @@ class LightGCN(nn.Module):
         num_layers: int = 3,
         alpha: float | Sequence[float] | None = None,
         init_std: float = 0.1,
+        fanout: Sequence[int] | None = None,
+        max_hop_nodes: int | None = None,
+        sparse: bool = False,
     ) -> None:
         super().__init__()
         check_sizes(num_users, num_items, embedding_dim)
@@ -58,7 +74,17 @@ class LightGCN(nn.Module):
             if weights.numel() != num_layers + 1:
                 raise ValueError(f"alpha needs num_layers + 1 = {num_layers + 1} weights, got {weights.numel()}")
         self.register_buffer("alpha", weights)
-        self.embedding = nn.Embedding(num_users + num_items, embedding_dim)
+        if fanout is not None:
+            fanout = [int(f) if int(f) == f else f for f in fanout]
+            if len(fanout) != num_layers or any(not isinstance(f, int) or f <= 0 for f in fanout):
+                raise ValueError(f"fanout needs num_layers = {num_layers} positive integers, got {list(fanout)}")
+        elif sparse:
+            raise ValueError("sparse=True needs a fanout: full-graph propagation gives every row a gradient")
+        if max_hop_nodes is not None and (int(max_hop_nodes) != max_hop_nodes or max_hop_nodes <= 0):
+            raise ValueError(f"max_hop_nodes must be a positive integer or None, got {max_hop_nodes!r}")
+        self.fanout = None if fanout is None else list(fanout)
+        self.max_hop_nodes = max_hop_nodes
+        self.embedding = nn.Embedding(num_users + num_items, embedding_dim, sparse=sparse)
         self.conv = LightGCNConv()
         self.reset_parameters()
 
@@ -77,9 +103,27 @@ class LightGCN(nn.Module):
     def forward(
         self, graph: BipartiteGraph, users: Tensor | None = None, items: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
-        """Embeddings of ``users`` ``(B, d)`` and ``items`` ``(B', d)`` (all of them when ``None``)."""
+        """Embeddings of ``users`` ``(B, d)`` and ``items`` ``(B', d)`` (all of them when ``None``).
+
+        In training mode with a ``fanout``, over the batch's sampled subgraph; otherwise exact.
+        """
+        if self.fanout is not None and self.training and users is not None and items is not None:
+            return self.sampled_forward(graph, users, items)
         out = self.propagate(graph.adj)
         return select_nodes(out, self.num_users, users, items)
+
+    def sampled_forward(self, graph: BipartiteGraph, users: Tensor, items: Tensor) -> tuple[Tensor, Tensor]:
+        """The batch's embeddings propagated over its neighbour-sampled subgraph (see ``fanout``)."""
+        assert self.fanout is not None
+        seeds, inverse = torch.unique(torch.cat([users, items + self.num_users]), return_inverse=True)
+        sub = sample_subgraph(graph.adj, seeds, self.fanout, self.max_hop_nodes)
+        out = self.embedding(seeds) * self.alpha[0]  # (S, d)
+        x = self.embedding(sub.nodes)  # (n, d): sparse gradients touch the subgraph's rows only
+        for k, (block, block_t) in enumerate(zip(sub.blocks, sub.blocks_t), start=1):
+            x = self.conv(x, block, transpose=block_t)  # rows still needed by later layers only
+            out = out + x[: sub.num_seeds] * self.alpha[k]
+        out = out[inverse]  # (B + B', d)
+        return out[: users.numel()], out[users.numel() :]
 
     def l2_penalty(self, users: Tensor, items: Tensor) -> Tensor:
         r"""L2 on the batch's layer-0 embeddings, :math:`\frac{1}{2B}\sum \|\mathbf{e}^{(0)}\|^2`, as in the paper."""
@@ -88,5 +132,7 @@ class LightGCN(nn.Module):
     def __repr__(self) -> str:
         return (
             f"{self.__class__.__name__}({self.num_users}, {self.num_items}, "
-            f"embedding_dim={self.embedding.embedding_dim}, num_layers={self.num_layers})"
+            f"embedding_dim={self.embedding.embedding_dim}, num_layers={self.num_layers}"
+            + ("" if self.fanout is None else f", fanout={self.fanout}")
+            + ")"
         )

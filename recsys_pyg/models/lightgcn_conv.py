@@ -6,7 +6,7 @@ from torch import Tensor
 from torch_geometric.nn import MessagePassing
 from torch_geometric.typing import Adj, OptTensor
 
-from recsys_pyg.models.propagation import symmetric_spmm
+from recsys_pyg.models.propagation import spmm
 
 
 class LightGCNConv(MessagePassing):
@@ -21,12 +21,15 @@ class LightGCNConv(MessagePassing):
     but given the cached *symmetric* normalised adjacency as a sparse tensor, the backward
     pass is one more SpMM (see :mod:`recsys_pyg.models.propagation`), about 2x faster.
     With an edge list, pass the normalised weights as ``edge_weight``; no normalisation
-    is computed here.
+    is computed here. A non-symmetric sparse adjacency (a neighbour-sampled subgraph, see
+    :mod:`recsys_pyg.data.neighbor_sampling`) comes with its transpose as ``transpose``,
+    which the backward pass uses.
 
     Shapes:
         - **input:** node features :math:`(|\mathcal{V}|, F)`, a symmetric sparse
           adjacency :math:`(|\mathcal{V}|, |\mathcal{V}|)` or edge indices
-          :math:`(2, |\mathcal{E}|)` with edge weights :math:`(|\mathcal{E}|)`
+          :math:`(2, |\mathcal{E}|)` with edge weights :math:`(|\mathcal{E}|)`,
+          optionally the sparse adjacency's transpose
         - **output:** node features :math:`(|\mathcal{V}|, F)`
     """
 
@@ -36,11 +39,11 @@ class LightGCNConv(MessagePassing):
     def reset_parameters(self) -> None:
         """No parameters: kept for the layer interface."""
 
-    def forward(self, x: Tensor, edge_index: Adj, edge_weight: OptTensor = None) -> Tensor:
-        return self.propagate(edge_index, x=x, edge_weight=edge_weight)
+    def forward(self, x: Tensor, edge_index: Adj, edge_weight: OptTensor = None, transpose: OptTensor = None) -> Tensor:
+        return self.propagate(edge_index, x=x, edge_weight=edge_weight, transpose=transpose)
 
     def message(self, x_j: Tensor, edge_weight: OptTensor) -> Tensor:
         return x_j if edge_weight is None else edge_weight.view(-1, 1) * x_j  # (E, F)
 
-    def message_and_aggregate(self, adj_t: Adj, x: Tensor) -> Tensor:
-        return symmetric_spmm(adj_t, x)  # type: ignore[arg-type]
+    def message_and_aggregate(self, adj_t: Adj, x: Tensor, transpose: OptTensor) -> Tensor:
+        return spmm(adj_t, x, transpose)  # type: ignore[arg-type]
