@@ -23,14 +23,22 @@ def _check(pos: Tensor, neg: Tensor, mask: Tensor | None) -> Tensor:
     return mask
 
 
+def _row_mean(pair: Tensor, mask: Tensor) -> Tensor:
+    """Mean over each row's valid entries, then over the rows that have any (0 when none has).
+
+    Written without a data-dependent branch or boolean indexing, so it never waits on the device.
+    """
+    count = mask.sum(1)  # (B,)
+    has = count > 0
+    per_row = pair.sum(1) / count.clamp_min(1)
+    return (per_row * has).sum() / has.sum().clamp_min(1)
+
+
 def bpr_loss(pos: Tensor, neg: Tensor, mask: Tensor | None = None) -> Tensor:
     r"""Bayesian personalised ranking, :math:`-\log \sigma(s_{ui} - s_{uj})`, averaged over each
     row's valid negatives, then over rows (Rendle et al., UAI 2009)."""
     mask = _check(pos, neg, mask)
-    pair = -F.logsigmoid(pos[:, None] - neg) * mask  # (B, k)
-    count = mask.sum(1)
-    has = count > 0
-    return (pair.sum(1)[has] / count[has]).mean() if bool(has.any()) else pos.sum() * 0.0
+    return _row_mean(-F.logsigmoid(pos[:, None] - neg) * mask, mask)  # (B, k) -> ()
 
 
 def binary_loss(pos: Tensor, neg: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -53,10 +61,7 @@ def margin_loss(pos: Tensor, neg: Tensor, mask: Tensor | None = None, margin: fl
     r"""PinSAGE's max-margin ranking loss, :math:`\max(0, s^- - s^+ + \Delta)`, averaged over each row's
     valid negatives, then over rows."""
     mask = _check(pos, neg, mask)
-    pair = torch.relu(neg - pos[:, None] + margin) * mask
-    count = mask.sum(1)
-    has = count > 0
-    return (pair.sum(1)[has] / count[has]).mean() if bool(has.any()) else pos.sum() * 0.0
+    return _row_mean(torch.relu(neg - pos[:, None] + margin) * mask, mask)
 
 
 class BPRLoss(nn.Module):

@@ -108,6 +108,33 @@ def batch_scores(
     return pos_score, torch.cat(scores, dim=1), items
 
 
+def train_step(
+    model: torch.nn.Module,
+    graph: BipartiteGraph,
+    users: Tensor,
+    pos: Tensor,
+    neg: Negatives,
+    criterion: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    hardness: HardnessMeter,
+) -> Tensor:
+    """One optimisation step on a batch; returns its loss, detached and left on the device.
+
+    Nothing here reads a value back from the device (``tests/test_no_sync.py`` checks it for
+    full-graph models), so on a GPU batches queue without waiting.
+    """
+    pos_score, neg_score, items = batch_scores(model, graph, users, pos, neg)
+    mask = neg.full_mask(users.numel())
+    loss = criterion(pos_score, neg_score, mask)
+    hardness.update(pos_score, neg_score, mask, neg.num_easy)
+    if criterion.l2_weight:
+        loss = loss + criterion.l2_weight * model.l2_penalty(users, items)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 def targets(data: RecDataset, part: str) -> tuple[CSR, list[CSR]]:
     """Held-out items of ``part`` and the items to mask: training (and validation, at test time).
 
@@ -287,16 +314,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
             t_s = time.time()
             neg = sampler.sample(users, pos, epoch)
             t_sample += time.time() - t_s
-            pos_score, neg_score, items = batch_scores(model, graph, users, pos, neg)
-            mask = neg.full_mask(users.numel())
-            loss = criterion(pos_score, neg_score, mask)
-            hardness.update(pos_score, neg_score, mask, neg.num_easy)
-            if criterion.l2_weight:
-                loss = loss + criterion.l2_weight * model.l2_penalty(users, items)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum = loss_sum + loss.detach() * idx.numel()  # on the device: no sync per batch
+            loss = train_step(model, graph, users, pos, neg, criterion, optimizer, hardness)
+            loss_sum = loss_sum + loss * idx.numel()  # on the device: no sync per batch
             if step % 20 == 0 and cfg.train.progress:
                 bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
         epoch_metrics = {

@@ -2,7 +2,7 @@
 
     python scripts/bench.py                    # Gowalla-sized synthetic data (~30k x 41k, ~810k train edges)
     python scripts/bench.py --size tiny        # seconds; what the slow test runs
-    python scripts/bench.py --scaling          # + LightGCN and PinSAGE epoch time at 1e5, 1e6, 1e7 edges
+    python scripts/bench.py --scaling          # + epoch time at 1e5, 1e6, 1e7 edges (LightGCN, sampled, PinSAGE)
 
 Every row runs in its own process on the same cached dataset, so each peak RSS is that row's
 own. Train time per batch is the mean over ``--batches`` batches (after 2 warm-up batches) of
@@ -12,7 +12,15 @@ chunks of 1024 users); "eval rank" is the ranking alone, "eval total" adds the m
 
 MF and PinSAGE run with sparse embedding gradients and ``MixedAdam`` (``model.sparse=true
 optimizer=mixed_adam``), so a step touches only the batch's rows; LightGCN and NGCF propagate
-the whole table, so they keep dense gradients and torch's Adam.
+the whole table, so they keep dense gradients and torch's Adam. ``lightgcn-sampled`` is
+LightGCN trained on neighbour-sampled subgraphs (``model.fanout=[10,10,10]
+model.max_hop_nodes=16384 model.sparse=true optimizer=mixed_adam``): a batch's cost is bounded
+whatever the graph's size, so its epoch grows linearly with the edges; it evaluates exactly,
+like LightGCN.
+
+The sparse-dense product of LightGCN/NGCF is chosen as a run chooses it (``spmm_backend=auto``):
+torch's, unless ``torch_sparse`` is installed and measured faster on the graph; the
+``spmm backends`` line gives both timings when it is installed.
 
 Reference rows, measured in the same run:
 - ``naive LGConv``: LightGCN through PyG's ``LGConv`` on the edge list with autograd and the
@@ -38,7 +46,8 @@ from pathlib import Path
 import torch
 
 SIZES = {"gowalla": (30_000, 41_000, 1_160_000), "tiny": (600, 800, 20_000)}
-MODELS = ["mf", "lightgcn", "ngcf", "pinsage"]
+MODELS = ["mf", "lightgcn", "lightgcn-sampled", "ngcf", "pinsage"]
+SAMPLED = {"fanout": [10, 10, 10], "max_hop_nodes": 16384}
 
 
 def rss_mib(field: str = "VmHWM") -> float:
@@ -75,6 +84,8 @@ def build_model(name: str, num_users: int, num_items: int) -> torch.nn.Module:
         return MF(num_users, num_items, 64, sparse=True)
     if name in ("lightgcn", "naive"):
         return LightGCN(num_users, num_items, 64, 3)
+    if name == "lightgcn-sampled":
+        return LightGCN(num_users, num_items, 64, 3, **SAMPLED, sparse=True)
     if name == "ngcf":
         return NGCF(num_users, num_items, 64, 3, message_dropout=0.1)
     return PinSAGE(num_users, num_items, 64, 64, 2, sparse=True)
@@ -119,8 +130,10 @@ def bare_gemm_topk(u: torch.Tensor, i: torch.Tensor, users: torch.Tensor, k: int
 def worker(args: argparse.Namespace) -> dict:
     from recsys_pyg.data import BipartiteGraph
     from recsys_pyg.data.graph import CSR
+    from recsys_pyg.data.neighbor_sampling import sample_subgraph
     from recsys_pyg.evaluation import Evaluator
     from recsys_pyg.losses import bpr_loss
+    from recsys_pyg.models.propagation import available_backends, choose_backend, set_backend
     from recsys_pyg.optim import MixedAdam
     from recsys_pyg.samplers import UniformSampler
     from recsys_pyg.train import batch_scores
@@ -138,6 +151,10 @@ def worker(args: argparse.Namespace) -> dict:
     t = time.time()
     _ = graph.adj  # normalised adjacency, built once
     out: dict = {"row": args.row, "edges": graph.num_edges, "adj_s": time.time() - t}
+    backends = available_backends()
+    if len(backends) > 1:  # as a run with spmm_backend=auto does
+        out["spmm_backend"], out["spmm_s"] = choose_backend(graph.adj, 64, backends)
+        set_backend(backends[out["spmm_backend"]])
     evaluator = Evaluator(ks=[20, 100], chunk_size=1024)
 
     if args.row == "bare_gemm":
@@ -179,6 +196,10 @@ def worker(args: argparse.Namespace) -> dict:
     out["train_per_batch_s"] = sum(train_t) / len(train_t)
     out["epoch_s"] = batches_per_epoch * (out["sample_per_batch_s"] + out["train_per_batch_s"])
     out["sampling_share"] = out["sample_per_batch_s"] / (out["sample_per_batch_s"] + out["train_per_batch_s"])
+    if getattr(model, "fanout", None) is not None:  # the last batch's subgraph, for the table
+        seeds = torch.unique(torch.cat([users, items + num_users]))
+        sub = sample_subgraph(graph.adj, seeds, model.fanout, model.max_hop_nodes)
+        out["subgraph_nodes"], out["subgraph_edges"] = sub.nodes.numel(), sub.num_edges
     if truth is not None and name != "naive":
         model.eval()
         with torch.no_grad():
@@ -234,6 +255,10 @@ def report(meta: dict, rows: list[dict], scaling: list[dict]) -> str:
     if "train_per_batch_s" in ours and "train_per_batch_s" in naive:
         ratio = ours["train_per_batch_s"] / naive["train_per_batch_s"]
         checks.append(("LightGCN train/batch, ours / naive LGConv", ratio, "<= 0.33", ratio <= 0.33))
+    sampled = by.get("lightgcn-sampled", {})
+    if "train_per_batch_s" in sampled and "train_per_batch_s" in naive:
+        ratio = sampled["train_per_batch_s"] / naive["train_per_batch_s"]
+        checks.append(("LightGCN sampled train/batch, ours / naive LGConv", ratio, "<= 0.33", ratio <= 0.33))
     for name in MODELS:
         r = by.get(name, {})
         if "eval_rank_s" in r and "eval_floor_s" in r:
@@ -252,27 +277,47 @@ def report(meta: dict, rows: list[dict], scaling: list[dict]) -> str:
             )
     if "peak_rss_mib" in ours:
         checks.append(("LightGCN peak RSS (GiB)", ours["peak_rss_mib"] / 1024, "<= 2", ours["peak_rss_mib"] <= 2048))
+    spmm = next((r for r in rows if "spmm_s" in r), None)
+    lines += [
+        "",
+        "spmm backends: torch_sparse not installed, torch's CSR matmul used (pip install recsys_pyg[sparse] to compare)"
+        if spmm is None
+        else "spmm backends (s per product, Gowalla adjacency, d = 64): "
+        + ", ".join(f"{k} {v:.4f}" for k, v in spmm["spmm_s"].items())
+        + f"; chosen: {spmm['spmm_backend']}",
+    ]
     lines += ["", "| ratio | value | target | met |", "|---|---:|---|---|"]
     lines += [f"| {n} | {v:.3f} | {t} | {'yes' if ok else 'NO'} |" for n, v, t, ok in checks]
     if scaling:
         lines += [
             "",
             "Epoch time vs edges (power-law graph, extrapolated from batches). Full-graph LightGCN propagates every "
-            "edge in every batch (epoch ~ E^2 at a fixed batch size); PinSAGE's mini-batch path touches only the "
-            "batch's sampled neighbourhoods (epoch ~ E; random walks once per run, timed apart).",
+            "edge in every batch (epoch ~ E^2 at a fixed batch size). Sampled LightGCN and PinSAGE touch only the "
+            "batch's sampled subgraph, bounded whatever the graph's size, so their epoch is ~ E once the graph is "
+            "larger than that bound (below it, the subgraph is the whole graph and a batch is cheaper). PinSAGE's "
+            "random walks run once per run, timed apart.",
             "",
-            "| model | edges | train/batch (ms) | epoch (s) | epoch per 1e6 edges (s) | walks (s) | peak RSS (MiB) |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            "| model | edges | train/batch (ms) | epoch (s) | epoch per 1e6 edges (s) | subgraph nodes/batch "
+            "| walks (s) | peak RSS (MiB) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
+        per_edge: dict[str, dict[str, float]] = {}
         for r in scaling:
             if "error" in r:
                 lines.append(f"| {r['row']} | error: {r['error']} |")
                 continue
+            model, edges = r["row"].split(":")[0].removeprefix("scale-"), r["row"].split(":")[1]
+            per_edge.setdefault(model, {})[edges] = r["epoch_s"] / (r["edges"] / 1e6)
             lines.append(
-                f"| {r['row'].split(':')[0].removeprefix('scale-')} | {r['edges']} | "
-                f"{r['train_per_batch_s'] * 1000:.1f} | {r['epoch_s']:.1f} | "
-                f"{r['epoch_s'] / (r['edges'] / 1e6):.1f} | {fmt(r.get('walks_s'), 1)} | {r['peak_rss_mib']:.0f} |"
+                f"| {model} | {r['edges']} | {r['train_per_batch_s'] * 1000:.1f} | {r['epoch_s']:.1f} | "
+                f"{per_edge[model][edges]:.1f} | {r.get('subgraph_nodes', '-')} | {fmt(r.get('walks_s'), 1)} "
+                f"| {r['peak_rss_mib']:.0f} |"
             )
+        lines += ["", "| epoch per edge, ratio | 1e6 / 1e5 | 1e7 / 1e6 | linear = 1 |", "|---|---:|---:|---|"]
+        for model, v in per_edge.items():
+            a = v["1e6"] / v["1e5"] if {"1e5", "1e6"} <= v.keys() else None
+            b = v["1e7"] / v["1e6"] if {"1e6", "1e7"} <= v.keys() else None
+            lines.append(f"| {model} | {fmt(a, 2)} | {fmt(b, 2)} | {'yes' if b is not None and b <= 1.25 else 'no'} |")
     return "\n".join(lines)
 
 
@@ -299,7 +344,7 @@ def main() -> None:
             print(f"  {row}: {rows[-1]}", flush=True)
         scaling = []
         if args.scaling:
-            for model in ("lightgcn", "pinsage"):
+            for model in ("lightgcn", "lightgcn-sampled", "pinsage"):
                 for edges in ("1e5", "1e6", "1e7"):
                     scaling.append(run_row(f"scale-{model}:{edges}", data, 3))
                     print(f"  scale {model} {edges}: {scaling[-1]}", flush=True)

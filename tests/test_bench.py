@@ -26,7 +26,9 @@ def test_bench_tiny(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads((tmp_path / "bench.json").read_text())
     rows = {r["row"]: r for r in result["rows"]}
-    assert set(rows) == {"mf", "lightgcn", "ngcf", "pinsage", "naive", "bare_gemm"}
+    assert set(rows) == {"mf", "lightgcn", "lightgcn-sampled", "ngcf", "pinsage", "naive", "bare_gemm"}
     assert all("error" not in r for r in rows.values())
     assert rows["lightgcn"]["train_per_batch_s"] > 0 and rows["bare_gemm"]["eval_rank_s"] > 0
     assert "ours / naive LGConv" in (tmp_path / "bench.md").read_text()
+    assert 0 < rows["lightgcn-sampled"]["subgraph_nodes"] <= 600 + 800  # the tiny graph bounds it
+    assert rows["lightgcn-sampled"]["eval_rank_s"] > 0

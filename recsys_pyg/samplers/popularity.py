@@ -26,8 +26,8 @@ class PopularitySampler:
     where :math:`d_i` is the item's training degree (the ``+ 1`` keeps cold items drawable).
 
     Never returns a training positive. Draws come from the unrestricted law by inverse-CDF
-    (one binary search each); draws that hit a positive of their row are redrawn — only
-    those entries, vectorised over the batch — for up to ``max_rounds`` rounds. Rejection
+    (one binary search each); draws that hit a positive of their row are redrawn, vectorised over the
+    batch, for ``max_rounds`` rounds. Rejection
     is exact: the accepted draws follow :math:`q_u` above. An entry still rejected after
     ``max_rounds`` rounds (probability :math:`m_u^{\text{max\_rounds}}`, with :math:`m_u` the
     share of the weight held by the user's positives, so only for users whose positives hold
@@ -96,14 +96,12 @@ class PopularitySampler:
         num_items = self.graph.num_items
         items = self._draw(users.numel() * k, users.device).view(users.numel(), k)  # (B, k)
         bad = is_positive(self._keys, num_items, users[:, None], items)  # (B, k)
+        # Every round redraws the whole (B, k) block and keeps the redraws only where rejected: the
+        # same law as redrawing the rejected entries alone, with no data-dependent size or early exit,
+        # so nothing waits on the device (B * k draws per round are cheap next to a training step).
         for _ in range(self.max_rounds):
-            rows, cols = bad.nonzero(as_tuple=True)  # (n,), (n,) only the rejected entries
-            if rows.numel() == 0:
-                return items
-            redraw = self._draw(rows.numel(), users.device)  # (n,)
-            items[rows, cols] = redraw
-            bad[rows, cols] = is_positive(self._keys, num_items, users[rows], redraw)
-        rows, cols = bad.nonzero(as_tuple=True)
-        if rows.numel():
-            items[rows, cols] = self.uniform.sample_items(users[rows], 1)[:, 0]  # exact uniform fallback
-        return items
+            redraw = self._draw(items.numel(), users.device).view_as(items)
+            items = torch.where(bad, redraw, items)
+            bad = bad & is_positive(self._keys, num_items, users[:, None], items)
+        # rejected max_rounds times (probability m_u ** max_rounds): exact uniform fallback
+        return torch.where(bad, self.uniform.sample_items(users, k), items)

@@ -374,7 +374,6 @@ class PPRHardSampler:
         draw = torch.rand(users.numel(), h, generator=self.generator, device=self.generator.device).to(users.device)
         col = (draw * count[:, None]).long().clamp_max_((count[:, None] - 1).clamp_min(0))  # (B, h)
         hard = self.hard_pool.pool[users[:, None], col]  # (B, h)
-        empty = count == 0
-        if bool(empty.any()):
-            hard[empty] = self.fallback.sample_items(users[empty], h)
-        return hard
+        # users with an empty pool get uniform non-positives; drawn for every row and selected,
+        # so no per-batch branch waits on the device
+        return torch.where((count == 0)[:, None], self.fallback.sample_items(users, h), hard)

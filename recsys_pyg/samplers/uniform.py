@@ -31,6 +31,10 @@ class UniformSampler:
         if int(num_negatives) != num_negatives or num_negatives <= 0:
             raise ValueError(f"num_negatives must be a positive integer, got {num_negatives!r}")
         self.graph, self.num_negatives = graph, num_negatives
+        full = graph.user_degree >= graph.num_items  # checked once here, not per batch (no device sync)
+        if bool(full.any()):
+            bad = torch.nonzero(full).flatten()[:5].tolist()
+            raise ValueError(f"users {bad} interacted with every item: no negative item exists for them")
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
 
     @cached_property
@@ -48,10 +52,7 @@ class UniformSampler:
     def sample_items(self, users: Tensor, k: int) -> Tensor:
         """``k`` uniform non-positive items for each user, ``(B, k)``."""
         graph = self.graph
-        room = graph.num_items - graph.user_degree[users]  # (B,)
-        if bool((room <= 0).any()):
-            bad = users[room <= 0][:5].tolist()
-            raise ValueError(f"users {bad} interacted with every item: no negative item exists for them")
+        room = graph.num_items - graph.user_degree[users]  # (B,), > 0 for every user (checked at construction)
         draw = torch.rand(users.numel(), k, generator=self.generator, device=self.generator.device)
         r = (draw * room[:, None]).long().clamp_max_(room[:, None] - 1)  # (B, k) rank among non-positives
         query = users[:, None] * (graph.num_items + 1) + r  # (B, k)
