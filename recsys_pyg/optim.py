@@ -59,13 +59,14 @@ class MixedAdam(torch.optim.Optimizer):
                     rows, values = grad.indices()[0], grad.values()  # (n,), (n, d)
                     if wd:
                         values = values + wd * p.index_select(0, rows)
-                    # index_select / index_copy_ / index_add_ rather than advanced indexing: 78 -> 47 ms
+                    # index_select / index_copy_ rather than advanced indexing or index_add_: 78 -> 39 ms
                     # for 78k rows of an 870k x 64 table (2 CPU cores); the rows are unique after coalesce
                     m_rows = m.index_select(0, rows).mul_(b1).add_(values, alpha=1 - b1)
                     v_rows = v.index_select(0, rows).mul_(b2).addcmul_(values, values, value=1 - b2)
                     m.index_copy_(0, rows, m_rows)
                     v.index_copy_(0, rows, v_rows)
-                    p.index_add_(0, rows, m_rows.div_(v_rows.div_(bias2).sqrt_().add_(eps)), alpha=-lr / bias1)
+                    step = m_rows.div_(v_rows.div_(bias2).sqrt_().add_(eps))
+                    p.index_copy_(0, rows, p.index_select(0, rows).add_(step, alpha=-lr / bias1))
                 else:
                     grad = p.grad if not wd else p.grad.add(p, alpha=wd)
                     m.mul_(b1).add_(grad, alpha=1 - b1)

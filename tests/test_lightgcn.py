@@ -115,3 +115,19 @@ def test_unknown_spmm_backend_is_a_clear_error():
     with pytest.raises(ValueError, match="spmm_backend=nope is not available"):
         spmm_backend("nope", small_graph(), 8)
     assert spmm_backend("torch", small_graph(), 8)(small_graph().adj, torch.eye(8)).shape == (8, 8)
+
+
+def test_torch_sparse_backend_equals_torch_when_installed():
+    pytest.importorskip("torch_sparse")
+    from recsys_pyg.models.propagation import torch_sparse_matmul, use_backend
+
+    g = small_graph()
+    x1 = torch.randn(g.num_nodes, 4, requires_grad=True)
+    x2 = x1.detach().clone().requires_grad_(True)
+    w = torch.randn(g.num_nodes, 4)
+    (symmetric_spmm(g.adj, symmetric_spmm(g.adj, x1)) * w).sum().backward()
+    with use_backend(torch_sparse_matmul):
+        out = symmetric_spmm(g.adj, symmetric_spmm(g.adj, x2))
+        (out * w).sum().backward()
+    assert torch.allclose(out, g.adj.to_dense() @ (g.adj.to_dense() @ x2), atol=1e-6)
+    assert torch.allclose(x1.grad, x2.grad, atol=1e-6)
