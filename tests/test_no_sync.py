@@ -96,6 +96,7 @@ def syncs_in_steps(graph, model, sampler, criterion, optimizer, steps=3) -> list
         ["model=mf", "model.sparse=true", "optimizer=mixed_adam"],
         ["model=lightgcn"],
         ["model=ngcf"],
+        ["model=ngcf", "model.node_dropout=0.1"],
         ["model=lightgcn", "sampler=shared", "loss=softmax"],
         ["model=mf", "sampler=popularity", "loss=binary"],
         ["model=mf", "sampler=ppr_hard", "loss=margin"],

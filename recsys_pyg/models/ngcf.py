@@ -41,17 +41,19 @@ def undirected_edge_ids(adj: Tensor) -> tuple[Tensor, Tensor, int]:
     return row, edge_id, uniq.numel()
 
 
-def drop_symmetric(adj: Tensor, row: Tensor, edge_id: Tensor, num_edges: int, p: float) -> Tensor:
+def drop_symmetric(adj: Tensor, edge_id: Tensor, num_edges: int, p: float) -> Tensor:
     """``adj`` with each undirected edge dropped (both directions together) with probability ``p`` and the
-    kept entries scaled by ``1 / (1 - p)``, as NGCF's node dropout; still symmetric, sparse CSR."""
+    kept entries scaled by ``1 / (1 - p)``, as NGCF's node dropout; still symmetric, sparse CSR.
+
+    Dropped entries stay in the structure as zeros: the result has ``adj``'s shape and sparsity
+    pattern whatever the draw, so building it never waits on the device for a count; the SpMM
+    then multiplies the dropped zeros too, the cost of a step without dropout.
+    """
     keep = (torch.rand(num_edges, device=adj.device) >= p)[edge_id]  # (nnz,)
-    counts = torch.bincount(row[keep], minlength=adj.shape[0])  # (N,)
-    crow = torch.zeros(adj.shape[0] + 1, dtype=adj.crow_indices().dtype, device=adj.device)
-    torch.cumsum(counts, 0, out=crow[1:])
-    value = adj.values()[keep] / (1.0 - p)
+    value = adj.values() * keep / (1.0 - p)
     with warnings.catch_warnings():  # "sparse CSR support is in beta": SpMM only
         warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(crow, adj.col_indices()[keep], value, adj.shape, check_invariants=False)
+        return torch.sparse_csr_tensor(adj.crow_indices(), adj.col_indices(), value, adj.shape, check_invariants=False)
 
 
 class NGCF(nn.Module):
@@ -153,8 +155,8 @@ class NGCF(nn.Module):
         cached = self._edge_ids
         if cached is None or cached[0]() is not graph:
             self._edge_ids = cached = (weakref.ref(graph), *undirected_edge_ids(graph.adj))
-        _, row, edge_id, num_edges = cached
-        return drop_symmetric(graph.adj, row, edge_id, num_edges, self.node_dropout)
+        _, _, edge_id, num_edges = cached
+        return drop_symmetric(graph.adj, edge_id, num_edges, self.node_dropout)
 
     def propagate(self, adj: Tensor) -> Tensor:
         """All node embeddings, ``(U + I, out_dim)``."""
