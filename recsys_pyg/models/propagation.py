@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import time
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -36,19 +35,21 @@ def torch_matmul(adj: Tensor, x: Tensor) -> Tensor:
     return adj @ x
 
 
-_SPARSE_TENSORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def torch_sparse_matmul(adj: Tensor, x: Tensor) -> Tensor:
-    """``adj @ x`` through ``torch_sparse`` (its CSR, built once per adjacency and cached)."""
+    """``adj @ x`` through ``torch_sparse`` (its CSR, built once per adjacency and kept on it)."""
     import torch_sparse
 
-    st = _SPARSE_TENSORS.get(adj)
+    st = getattr(adj, "_torch_sparse", None)
     if st is None:
         st = torch_sparse.SparseTensor(
-            rowptr=adj.crow_indices(), col=adj.col_indices(), value=adj.values(), sparse_sizes=tuple(adj.shape)
+            rowptr=adj.crow_indices(),
+            col=adj.col_indices(),
+            value=adj.values(),
+            sparse_sizes=tuple(adj.shape),
+            is_sorted=True,
+            trust_data=True,
         )
-        _SPARSE_TENSORS[adj] = st
+        adj._torch_sparse = st  # freed with the adjacency
     return torch_sparse.matmul(st, x)
 
 
