@@ -79,6 +79,10 @@ class CurriculumSampler:
     def __repr__(self) -> str:
         return f"CurriculumSampler(max_hard={self.max_hard}, pace={self.pace}, sampler={self.sampler!r})"
 
+    @property
+    def per_row(self) -> bool:
+        return self.sampler.per_row
+
     def hard_count(self, epoch: int) -> int:
         """Hard negatives per positive at 1-based ``epoch``: ``min(max_hard, (epoch - 1) // pace)``."""
         return 0 if epoch < 1 else min(self.max_hard, (epoch - 1) // self.pace)

@@ -47,3 +47,13 @@ class Negatives:
         if self.hard is None:
             return easy
         return torch.cat([easy, torch.ones_like(self.hard, dtype=torch.bool)], dim=1)
+
+    def rows(self, start: int, end: int) -> Negatives:
+        """Rows ``start:end`` of per-row negatives (shared negatives belong to their whole batch)."""
+        if self.shared:
+            raise ValueError("shared negatives belong to the batch they were drawn for: they cannot be split by row")
+        return Negatives(
+            self.items[start:end],
+            None if self.mask is None else self.mask[start:end],
+            None if self.hard is None else self.hard[start:end],
+        )

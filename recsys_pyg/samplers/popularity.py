@@ -87,6 +87,8 @@ class PopularitySampler:
         )
         return torch.searchsorted(self._cdf, u, right=True).clamp_max_(self.graph.num_items - 1)
 
+    per_row = True  # each row's negatives are its own: a run may draw many batches in one call
+
     def sample(self, users: Tensor, pos_items: Tensor | None = None, epoch: int = 0) -> Negatives:
         """Negatives ``(B, k)`` for the batch's ``users`` ``(B,)``."""
         return Negatives(self.sample_items(users, self.num_negatives))

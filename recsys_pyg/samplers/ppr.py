@@ -354,6 +354,11 @@ class PPRHardSampler:
         easy = f"num_shared={self.easy.num_negatives}" if self.shared else f"num_easy={self.easy.num_negatives}"
         return f"PPRHardSampler({easy}, num_hard={self.num_hard}, window=[{lo}, {hi}))"
 
+    @property
+    def per_row(self) -> bool:
+        """True unless the easy negatives are shared by the batch."""
+        return not self.shared
+
     def hard_count(self, epoch: int) -> int:
         """Hard negatives per positive at ``epoch``: always ``num_hard``."""
         return self.num_hard

@@ -93,6 +93,8 @@ class SharedSampler:
             raise ValueError("popularity sampling needs at least one item with training interactions")
         return weight / weight.sum()
 
+    per_row = False  # one set per batch: drawn batch by batch
+
     def sample(self, users: Tensor, pos_items: Tensor | None = None, epoch: int = 0) -> Negatives:
         """Shared negatives ``(S,)`` and the ``(B, S)`` mask of which count for each row."""
         items = self.sample_shared().to(users.device)  # (S,)

@@ -45,6 +45,8 @@ class UniformSampler:
         rank = torch.arange(csr.nnz) - csr.indptr[user]
         return user * (self.graph.num_items + 1) + (csr.indices - rank)
 
+    per_row = True  # each row's negatives are its own: a run may draw many batches in one call
+
     def sample(self, users: Tensor, pos_items: Tensor | None = None, epoch: int = 0) -> Negatives:
         """Negatives ``(B, k)`` for the batch's ``users`` ``(B,)``."""
         return Negatives(self.sample_items(users, self.num_negatives))
