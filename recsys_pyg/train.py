@@ -225,9 +225,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         )
     if data.split.train.user_ids is not None and data.split.train.item_ids is not None:
         save_id_maps(data.split.train, run_dir)  # report recommendations in the data's own ids
-    set_backend(spmm_backend(str(cfg.get("spmm_backend", "auto")), graph, int(cfg.model.get("embedding_dim", 64))))
     model_fn = build(cfg.model, "model")
     model = model_fn(num_users=data.num_users, num_items=data.num_items, **feature_inputs(model_fn, data)).to(device)
+    set_backend(spmm_backend(str(cfg.get("spmm_backend", "auto")), graph, int(cfg.model.get("embedding_dim", 64))))
     # On the run's device, so sampling draws no host-device copies per batch.
     generator = torch.Generator(device=device).manual_seed(int(cfg.seed))
     sampler = build(cfg.sampler, "sampler")(graph=graph, generator=generator)
