@@ -5,7 +5,8 @@
     python scripts/bench.py --scaling          # + epoch time at 1e5, 1e6, 1e7 edges (LightGCN, sampled, PinSAGE)
 
 Every row runs in its own process on the same cached dataset, so each peak RSS is that row's
-own. Train time per batch is the mean over ``--batches`` batches (after 2 warm-up batches) of
+own. Train time per batch is the median over ``--batches`` batches (after 5 warm-up batches, which
+also let the optimizer's state pages be touched once) of
 batch 2048, d = 64; the epoch time is extrapolated as batches-per-epoch x (train + sampling) per
 batch. Sampling is timed as a run does it (``train.sample_batches=64``): one call draws 64 batches'
 negatives right after a training step, and its time is divided by 64. Evaluation ranks every
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,6 +51,7 @@ import torch
 
 SIZES = {"gowalla": (30_000, 41_000, 1_160_000), "tiny": (600, 800, 20_000)}
 MODELS = ["mf", "lightgcn", "lightgcn-sampled", "ngcf", "pinsage"]
+WARMUP = 5  # batches run before timing
 CHUNK = 64  # batches per sampler call, the default train.sample_batches
 SAMPLED = {"fanout": [10, 10, 10], "max_hop_nodes": 16384}
 
@@ -183,7 +186,7 @@ def worker(args: argparse.Namespace) -> dict:
     model.train()
     # As a run does (train.sample_batches): the sampler draws CHUNK batches per call, right after a
     # training step (so with the caches the step left); its time per batch is the call's / CHUNK.
-    for b in range(n_batches + 2):
+    for b in range(n_batches + WARMUP):
         idx = torch.randint(graph.num_edges, (2048 * CHUNK,), generator=gen)
         users, pos = graph.user[idx], graph.item[idx]
         t = time.time()
@@ -192,12 +195,13 @@ def worker(args: argparse.Namespace) -> dict:
         users, pos, neg = users[:2048], pos[:2048], drawn.rows(0, 2048)
         t = time.time()
         train_step(model, graph, users, pos, neg, criterion, optimizer, hardness)
-        if b >= 2:  # warm-up batches are not counted
+        if b >= WARMUP:  # warm-up batches are not counted
             sample_t.append(ts)
             train_t.append(time.time() - t)
     batches_per_epoch = -(-graph.num_edges // 2048)
-    out["sample_per_batch_s"] = sum(sample_t) / len(sample_t)
-    out["train_per_batch_s"] = sum(train_t) / len(train_t)
+    # the median: a 2-core shared machine has stray slow batches that a mean would carry
+    out["sample_per_batch_s"] = statistics.median(sample_t)
+    out["train_per_batch_s"] = statistics.median(train_t)
     out["epoch_s"] = batches_per_epoch * (out["sample_per_batch_s"] + out["train_per_batch_s"])
     out["sampling_share"] = out["sample_per_batch_s"] / (out["sample_per_batch_s"] + out["train_per_batch_s"])
     if getattr(model, "fanout", None) is not None:  # the last batch's subgraph, for the table
@@ -368,7 +372,7 @@ def main() -> None:
             for model in ("mf", "lightgcn", "lightgcn-sampled", "pinsage"):
                 for edges in ("1e5", "1e6", "1e7"):
                     # full-graph LightGCN takes seconds per batch at 1e7: fewer measured batches there
-                    scaling.append(run_row(f"scale-{model}:{edges}", data, 2 if model == "lightgcn" else 8))
+                    scaling.append(run_row(f"scale-{model}:{edges}", data, 2 if model == "lightgcn" else 20))
                     print(f"  scale {model} {edges}: {scaling[-1]}", flush=True)
     text = report(meta, rows, scaling)
     print()
