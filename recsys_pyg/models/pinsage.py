@@ -143,12 +143,19 @@ class PinSAGE(nn.Module):
         x_dst = h_prev[torch.searchsorted(prev, targets)]  # (M, d)
         return self.convs[side][k]((h_prev, x_dst), torch.stack([src, dst]), weight[targets].flatten())
 
+    def node_sets(self, graph: BipartiteGraph, side: str, ids: Tensor) -> list[Tensor]:
+        """The nodes each layer computes for ``ids``: ``S_0 ⊇ S_1 ⊇ ... ⊇ S_K = ids``, sorted and unique
+        (``S_{k-1}`` is ``S_k`` and its neighbours); ``S_0`` is the batch's receptive field."""
+        index, _ = self._side_tables(graph, side)
+        sets = [ids]
+        for _ in range(self.num_layers):
+            sets.insert(0, torch.unique(torch.cat([sets[0], index[sets[0]].flatten()])))
+        return sets
+
     def embed(self, graph: BipartiteGraph, side: str, ids: Tensor) -> Tensor:
         """Embeddings of ``ids`` of one side from their K-hop sampled neighbourhoods, ``(M, d)``."""
         index, weight = self._side_tables(graph, side)
-        sets = [ids]
-        for _ in range(self.num_layers):  # S_{k-1} = S_k and its neighbours, sorted and unique
-            sets.insert(0, torch.unique(torch.cat([sets[0], index[sets[0]].flatten()])))
+        sets = self.node_sets(graph, side, ids)
         h = self._input(side, sets[0])
         for k in range(self.num_layers):
             h = self._layer(side, k, h, sets[k], sets[k + 1] if k + 1 < self.num_layers else ids, index, weight)
