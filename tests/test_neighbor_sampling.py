@@ -143,3 +143,22 @@ def test_capped_two_hop_estimate_is_unbiased_and_bounded():
     assert capped > 3000  # the cap really bit
     stderr = draws.std(0) / 4000**0.5
     assert ((draws.mean(0) - exact).abs() < 4.5 * stderr + 1e-6).all()
+
+
+def test_isolated_seeds_and_exhausted_hops():
+    # user 2 and item 3 have no edges; the whole graph is reached in one hop from user 0's side
+    g = BipartiteGraph(torch.tensor([0, 0, 1]), torch.tensor([0, 1, 1]), 3, 4)
+    isolated = torch.tensor([2, 3 + 3])
+    sub = sample_subgraph(g.adj, isolated, [5, 5, 5])
+    assert sub.hops == [2, 2, 2, 2] and sub.num_edges == 0
+    assert all(b.shape == (2, 2) for b in sub.blocks)
+    model = LightGCN(3, 4, 4, 3, fanout=[5, 5, 5])
+    model.train()
+    u, i = model(g, torch.tensor([2, 0]), torch.tensor([3, 1]))
+    model.eval()
+    u_full, i_full = model(g, torch.tensor([2, 0]), torch.tensor([3, 1]))
+    assert torch.allclose(u, u_full, atol=1e-6) and torch.allclose(i, i_full, atol=1e-6)
+    # the id map is left clean: a second call sees every node as new again
+    again = sample_subgraph(g.adj, torch.tensor([0]), [5, 5])
+    assert again.hops == [1, 3, 4]  # user 0 -> items 0, 1 -> user 1
+    assert int((g.adj._local_ids >= 0).sum()) == 0
