@@ -67,7 +67,8 @@ def _local_ids(adj: Tensor) -> Tensor:
     """A global -> local id map for ``adj``'s nodes, ``-1`` everywhere between calls (kept on ``adj``).
 
     Looking nodes up in it replaces sorting: a batch's cost stays proportional to its subgraph
-    (measured on 1e6 edges, fanout 10-10-10: 54 -> 31 ms per subgraph against ``unique``/``sort``).
+    (1e6 edges, fanout 10-10-10, cap 16384, 2 cores: 54 -> 39 ms per subgraph against
+    ``unique``/``sort``, with one ``nonzero`` per mask).
     """
     table = getattr(adj, "_local_ids", None)
     if table is None:
@@ -147,9 +148,11 @@ def sample_subgraph(
             parts_nodes.append(new)
             frontier, n = new, n + new.numel()
             hops.append(n)
-    finally:
-        for part in parts_nodes:
-            local_of[part] = -1  # the map is clean for the next call
+    except BaseException:
+        local_of.fill_(-1)  # a hop stopped half-way may have left bids anywhere
+        raise
+    for part in parts_nodes:
+        local_of[part] = -1  # the map is clean for the next call
     row, column, value = torch.cat(rows), torch.cat(cols), torch.cat(vals)
     # one sort for every block's transpose: a block's entries are those with row < its row count,
     # and filtering keeps the column order
