@@ -42,11 +42,19 @@ def epochs_logged(run_dir: Path) -> int:
     return max((json.loads(x).get("epoch", 0) for x in path.read_text().splitlines() if x.strip()), default=0)
 
 
-@pytest.mark.parametrize("model", ["lightgcn"])
+@pytest.mark.parametrize(
+    "model",
+    [
+        ["model=lightgcn"],
+        # neighbour sampling draws from the global torch generator: its state must be restored too
+        ["model=lightgcn", "model.fanout=[5,5,5]", "model.sparse=true", "optimizer=mixed_adam"],
+    ],
+    ids=["lightgcn", "lightgcn-sampled"],
+)
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path, model):
     full, killed = tmp_path / "full", tmp_path / "killed"
-    reference = launch(*RUN, f"model={model}", f"hydra.run.dir={full}")
-    victim = launch(*RUN, f"model={model}", f"hydra.run.dir={killed}")
+    reference = launch(*RUN, *model, f"hydra.run.dir={full}")
+    victim = launch(*RUN, *model, f"hydra.run.dir={killed}")
     deadline = time.time() + 120
     while epochs_logged(killed) < 3 and time.time() < deadline and victim.poll() is None:
         time.sleep(0.05)
