@@ -19,7 +19,8 @@ the whole table, so they keep dense gradients and torch's Adam. ``lightgcn-sampl
 LightGCN trained on neighbour-sampled subgraphs (``model.fanout=[10,10,10]
 model.max_hop_nodes=16384 model.sparse=true optimizer=mixed_adam``): a batch's cost is bounded
 whatever the graph's size, so its epoch grows linearly with the edges; it evaluates exactly,
-like LightGCN.
+like LightGCN. In the scaling rows, ``pinsage-capped`` is PinSAGE with ``model.max_hop_nodes=8192``
+(at most 8192 nodes per layer beyond the next layer's, reweighted so the pooling stays unbiased).
 
 The sparse-dense product of LightGCN/NGCF is chosen as a run chooses it (``spmm_backend=auto``):
 torch's, unless ``torch_sparse`` is installed and measured faster on the graph; the
@@ -53,6 +54,7 @@ SIZES = {"gowalla": (30_000, 41_000, 1_160_000), "tiny": (600, 800, 20_000)}
 MODELS = ["mf", "lightgcn", "lightgcn-sampled", "ngcf", "pinsage"]
 WARMUP = 5  # batches run before timing
 CHUNK = 64  # batches per sampler call, the default train.sample_batches
+PINSAGE_CAP = 8192  # pinsage-capped (scaling rows): model.max_hop_nodes
 SAMPLED = {"fanout": [10, 10, 10], "max_hop_nodes": 16384}
 
 
@@ -94,7 +96,8 @@ def build_model(name: str, num_users: int, num_items: int) -> torch.nn.Module:
         return LightGCN(num_users, num_items, 64, 3, **SAMPLED, sparse=True)
     if name == "ngcf":
         return NGCF(num_users, num_items, 64, 3, message_dropout=0.1)
-    return PinSAGE(num_users, num_items, 64, 64, 2, sparse=True)
+    cap = PINSAGE_CAP if name == "pinsage-capped" else None
+    return PinSAGE(num_users, num_items, 64, 64, 2, sparse=True, max_hop_nodes=cap)
 
 
 class NaiveLightGCN(torch.nn.Module):
@@ -172,7 +175,7 @@ def worker(args: argparse.Namespace) -> dict:
 
     name = args.row.split(":")[0].removeprefix("scale-")
     model = NaiveLightGCN(num_users, num_items) if name == "naive" else build_model(name, num_users, num_items)
-    if name == "pinsage":
+    if name.startswith("pinsage"):
         t = time.time()
         model.neighborhoods(graph)
         out["walks_s"] = time.time() - t
@@ -210,9 +213,9 @@ def worker(args: argparse.Namespace) -> dict:
         seeds = torch.unique(torch.cat([users, items + num_users]))
         sub = sample_subgraph(graph.adj, seeds, model.fanout, model.max_hop_nodes)
         out["batch_nodes"], out["subgraph_edges"] = sub.nodes.numel(), sub.num_edges
-    elif name == "pinsage":
+    elif name.startswith("pinsage"):
         sides = (("user", users), ("item", items))
-        out["batch_nodes"] = sum(model.node_sets(graph, side, ids.unique())[0].numel() for side, ids in sides)
+        out["batch_nodes"] = sum(model.node_sets(graph, side, ids)[0][0].numel() for side, ids in sides)
     elif name == "mf":
         out["batch_nodes"] = users.unique().numel() + items.unique().numel()
     else:  # full-graph propagation
@@ -376,7 +379,7 @@ def main() -> None:
             print(f"  {row}: {rows[-1]}", flush=True)
         scaling = []
         if args.scaling:
-            for model in ("mf", "lightgcn", "lightgcn-sampled", "pinsage"):
+            for model in ("mf", "lightgcn", "lightgcn-sampled", "pinsage", "pinsage-capped"):
                 for edges in ("1e5", "1e6", "1e7"):
                     # full-graph LightGCN takes seconds per batch at 1e7: fewer measured batches there
                     scaling.append(run_row(f"scale-{model}:{edges}", data, 2 if model == "lightgcn" else 20))

@@ -115,3 +115,47 @@ def test_pinsage_beats_mostpop(cfg_factory, loss):
     )
     assert results["val/recall@20"] > 1.3 * results["mostpop/val/recall@20"]
     assert results["test/recall@20"] > 1.2 * results["mostpop/test/recall@20"]
+
+
+class _CaptureConv(torch.nn.Module):
+    """Stands in for a PinSAGEConv: records the pooling weights per (target, global neighbour)."""
+
+    def __init__(self, prev: list, out_dim: int) -> None:
+        super().__init__()
+        self.prev, self.out_dim, self.seen = prev, out_dim, []
+
+    def forward(self, x, edge_index, edge_weight):
+        src, dst = edge_index
+        self.seen.append((dst, self.prev[0][src], edge_weight))
+        return torch.zeros(x[1].shape[0], self.out_dim)
+
+
+def test_capped_layer_pools_an_unbiased_estimate():
+    data = make_synthetic(200, 300, 6000, seed=0)
+    g = BipartiteGraph(data.user, data.item, 200, 300)
+    model = PinSAGE(200, 300, embedding_dim=8, hidden_dim=8, num_layers=1, max_hop_nodes=5)
+    items = torch.tensor([0, 3, 7])
+    index, weight = model._side_tables(g, "item")
+    exact = torch.zeros(3, 300)
+    exact.scatter_add_(1, index[items], weight[items])  # the full pooling weights of each target
+    prev: list = [None]
+    capture = _CaptureConv(prev, 8)
+    model.convs["item"][0] = capture
+    model.train()
+    torch.manual_seed(0)
+    total, draws, capped = torch.zeros(3, 300), 3000, 0
+    for _ in range(draws):
+        sets, scales = model.node_sets(g, "item", items)
+        prev[0] = sets[0]
+        capped += scales[0] > 1
+        assert sets[0].numel() <= 3 + 5  # the targets and at most max_hop_nodes more
+        model._layer("item", 0, torch.zeros(sets[0].numel(), 8), sets[0], items, index, weight, scales[0])
+        dst, nbr, w = capture.seen.pop()
+        total.index_put_((dst, nbr), w, accumulate=True)
+    assert capped == draws  # ~30 neighbours for 5 places: the cap bites every time
+    mean = total / draws
+    assert torch.allclose(mean.sum(1), exact.sum(1), atol=0.03)  # the pooled mass, on average, is all there
+    assert (mean - exact).abs().max() < 0.02
+    model.eval()  # inference never caps
+    sets, scales = model.node_sets(g, "item", items)
+    assert scales == [1.0] and sets[0].numel() > 8

@@ -44,6 +44,11 @@ class PinSAGE(nn.Module):
         init_std: normal initialisation of the ID embeddings (default 0.1).
         sparse: sparse gradients for the ID table (pair with ``optimizer=mixed_adam``), so a step's
             cost does not grow with the number of nodes (default ``False``).
+        max_hop_nodes: in training, at most this many nodes per layer beyond those the next layer
+            needs: when a layer's neighbourhoods reach more, a uniform subset is kept and the
+            pooling weights of kept ones are divided by the keeping probability (dropped ones get
+            weight 0), an unbiased estimate of the importance pooling. It bounds a batch's nodes
+            on any graph size (``None``: no cap, the paper's computation; default).
     """
 
     def __init__(
@@ -63,6 +68,7 @@ class PinSAGE(nn.Module):
         chunk_size: int = 8192,
         init_std: float = 0.1,
         sparse: bool = False,
+        max_hop_nodes: int | None = None,
     ) -> None:
         super().__init__()
         check_sizes(num_users, num_items, embedding_dim)
@@ -72,7 +78,9 @@ class PinSAGE(nn.Module):
             raise ValueError(f"hidden_dim and chunk_size must be positive, got {hidden_dim}, {chunk_size}")
         self.num_users, self.num_items, self.num_layers = num_users, num_items, num_layers
         self.walks = {"num_walks": num_walks, "walk_length": walk_length, "top_t": top_t, "seed": walk_seed}
-        self.chunk_size, self.init_std = chunk_size, init_std
+        if max_hop_nodes is not None and (int(max_hop_nodes) != max_hop_nodes or max_hop_nodes <= 0):
+            raise ValueError(f"max_hop_nodes must be a positive integer or None, got {max_hop_nodes!r}")
+        self.chunk_size, self.init_std, self.max_hop_nodes = chunk_size, init_std, max_hop_nodes
         self.embedding = nn.Embedding(num_users + num_items, embedding_dim, sparse=sparse)
         self.proj = nn.ModuleDict()
         for side, feats, n in (("user", user_features, num_users), ("item", item_features, num_items)):
@@ -134,31 +142,59 @@ class PinSAGE(nn.Module):
         return cache[key]
 
     def _layer(
-        self, side: str, k: int, h_prev: Tensor, prev: Tensor, targets: Tensor, index: Tensor, weight: Tensor
+        self,
+        side: str,
+        k: int,
+        h_prev: Tensor,
+        prev: Tensor,
+        targets: Tensor,
+        index: Tensor,
+        weight: Tensor,
+        scale: float = 1.0,
     ) -> Tensor:
-        """Conv ``k`` for ``targets`` given ``h_prev`` of the sorted node set ``prev``."""
-        nbr = index[targets]  # (M, T) local ids
-        src = torch.searchsorted(prev, nbr.flatten())  # (M*T,) rows of h_prev
-        dst = torch.arange(targets.numel(), device=targets.device).repeat_interleave(nbr.shape[1])
-        x_dst = h_prev[torch.searchsorted(prev, targets)]  # (M, d)
-        return self.convs[side][k]((h_prev, x_dst), torch.stack([src, dst]), weight[targets].flatten())
+        """Conv ``k`` for ``targets`` given ``h_prev`` of the sorted node set ``prev``.
 
-    def node_sets(self, graph: BipartiteGraph, side: str, ids: Tensor) -> list[Tensor]:
-        """The nodes each layer computes for ``ids``: ``S_0 ⊇ S_1 ⊇ ... ⊇ S_K = ids``, sorted and unique
-        (``S_{k-1}`` is ``S_k`` and its neighbours); ``S_0`` is the batch's receptive field."""
+        ``scale`` > 1 when ``prev`` kept only part of the targets' neighbours (``max_hop_nodes``):
+        a neighbour outside ``targets`` then weighs ``scale`` times its importance if kept, 0 if not.
+        """
+        nbr = index[targets].flatten()  # (M*T,) local ids
+        src = torch.searchsorted(prev, nbr)  # (M*T,) rows of h_prev
+        w = weight[targets].flatten()
+        if scale != 1.0:
+            src = src.clamp_(max=prev.numel() - 1)
+            kept = prev[src] == nbr
+            w = w * torch.where(torch.isin(nbr, targets), 1.0, kept * scale)
+        dst = torch.arange(targets.numel(), device=targets.device).repeat_interleave(index.shape[1])
+        x_dst = h_prev[torch.searchsorted(prev, targets)]  # (M, d)
+        return self.convs[side][k]((h_prev, x_dst), torch.stack([src, dst]), w)
+
+    def node_sets(self, graph: BipartiteGraph, side: str, ids: Tensor) -> tuple[list[Tensor], list[float]]:
+        """The nodes each layer computes for ``ids``, ``S_0 ⊇ S_1 ⊇ ... ⊇ S_K = unique(ids)`` sorted, with
+        each layer's weight scale (``S_{k-1}`` is ``S_k`` and its neighbours, at most ``max_hop_nodes`` of
+        them beyond ``S_k`` in training); ``S_0`` is the batch's receptive field."""
         index, _ = self._side_tables(graph, side)
-        sets = [ids]
+        sets, scales = [torch.unique(ids)], []
+        cap = self.max_hop_nodes if self.training else None
         for _ in range(self.num_layers):
-            sets.insert(0, torch.unique(torch.cat([sets[0], index[sets[0]].flatten()])))
-        return sets
+            inner = sets[0]
+            new = torch.unique(index[inner].flatten())
+            new = new[~torch.isin(new, inner)]
+            scale = 1.0
+            if cap is not None and new.numel() > cap:
+                scale = new.numel() / cap
+                new = new[torch.randperm(new.numel(), device=new.device)[:cap]]
+            sets.insert(0, torch.unique(torch.cat([inner, new])))
+            scales.insert(0, scale)
+        return sets, scales
 
     def embed(self, graph: BipartiteGraph, side: str, ids: Tensor) -> Tensor:
         """Embeddings of ``ids`` of one side from their K-hop sampled neighbourhoods, ``(M, d)``."""
         index, weight = self._side_tables(graph, side)
-        sets = self.node_sets(graph, side, ids)
+        sets, scales = self.node_sets(graph, side, ids)
         h = self._input(side, sets[0])
         for k in range(self.num_layers):
-            h = self._layer(side, k, h, sets[k], sets[k + 1] if k + 1 < self.num_layers else ids, index, weight)
+            targets = sets[k + 1] if k + 1 < self.num_layers else ids
+            h = self._layer(side, k, h, sets[k], targets, index, weight, scales[k])
         return self.head[side](h) + self._input(side, ids)
 
     def embed_all(self, graph: BipartiteGraph, side: str) -> Tensor:
