@@ -212,7 +212,7 @@ def test_node_dropout_only_in_training():
 
 def test_undirected_edge_ids_reject_asymmetric_adjacency():
     g = small_graph()
-    row, edge_id, num_edges = undirected_edge_ids(g.adj)
+    edge_id, num_edges = undirected_edge_ids(g.adj)
     assert num_edges == g.num_edges and torch.bincount(edge_id).tolist() == [2] * g.num_edges
     asym = torch.sparse_coo_tensor(
         torch.tensor([[0, 1], [1, 2]]), torch.ones(2), (3, 3), check_invariants=False

@@ -63,6 +63,12 @@ def _csr(rows: Tensor, cols: Tensor, values: Tensor, shape: tuple[int, int]) -> 
     return torch.sparse_csr_tensor(crow, cols, values, shape, check_invariants=False)
 
 
+def check_max_hop_nodes(max_hop_nodes: int | None) -> None:
+    """The per-hop node cap shared by the sampled models: a positive integer, or ``None`` for none."""
+    if max_hop_nodes is not None and (int(max_hop_nodes) != max_hop_nodes or max_hop_nodes <= 0):
+        raise ValueError(f"max_hop_nodes must be a positive integer or None, got {max_hop_nodes!r}")
+
+
 def _local_ids(adj: Tensor) -> Tensor:
     """A global -> local id map for ``adj``'s nodes, ``-1`` everywhere between calls (kept on ``adj``).
 
@@ -95,8 +101,7 @@ def sample_subgraph(
         raise TypeError(f"adj must be a sparse CSR tensor, got layout {adj.layout}")
     if len(fanout) == 0 or any(int(f) != f or f <= 0 for f in fanout):
         raise ValueError(f"fanout must be a non-empty list of positive integers, got {list(fanout)}")
-    if max_hop_nodes is not None and (int(max_hop_nodes) != max_hop_nodes or max_hop_nodes <= 0):
-        raise ValueError(f"max_hop_nodes must be a positive integer or None, got {max_hop_nodes!r}")
+    check_max_hop_nodes(max_hop_nodes)
     crow, col, val = adj.crow_indices(), adj.col_indices(), adj.values()
     device = seeds.device
     local_of = _local_ids(adj)
@@ -109,13 +114,15 @@ def sample_subgraph(
             deg = crow.index_select(0, frontier + 1) - start  # (F,)
             take = deg.clamp(max=f)
             total = int(take.sum())
-            row = torch.repeat_interleave(torch.arange(n - frontier.numel(), n, device=device), take, output_size=total)
+            # the frontier position each draw belongs to; every per-draw array is gathered through it
+            owner = torch.repeat_interleave(torch.arange(frontier.numel(), device=device), take, output_size=total)
+            row = owner + (n - frontier.numel())
             first = torch.cumsum(take, 0) - take
-            k = torch.arange(total, device=device) - torch.repeat_interleave(first, take, output_size=total)
-            d = torch.repeat_interleave(deg, take, output_size=total)
+            k = torch.arange(total, device=device) - first.index_select(0, owner)  # rank within the row
+            d = deg.index_select(0, owner)
             keep_all = d <= f
             drawn = (torch.rand(total, device=device) * d).long().clamp_(max=d - 1)
-            entry = torch.repeat_interleave(start, take, output_size=total) + torch.where(keep_all, k, drawn)
+            entry = start.index_select(0, owner) + torch.where(keep_all, k, drawn)
             weight = val.index_select(0, entry) * torch.where(keep_all, 1.0, d.to(val.dtype) / f)
             neighbour = col.index_select(0, entry)  # (total,) global ids, repeats included
             # New nodes, each once: every unknown entry bids its position and the smallest wins

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from recsys_pyg.data.graph import BipartiteGraph
-from recsys_pyg.data.neighbor_sampling import sample_subgraph
+from recsys_pyg.data.neighbor_sampling import check_max_hop_nodes, sample_subgraph
 from recsys_pyg.models.lightgcn_conv import LightGCNConv
 from recsys_pyg.models.mf import check_sizes, embedding_l2, select_nodes
 
@@ -75,14 +75,12 @@ class LightGCN(nn.Module):
                 raise ValueError(f"alpha needs num_layers + 1 = {num_layers + 1} weights, got {weights.numel()}")
         self.register_buffer("alpha", weights)
         if fanout is not None:
-            fanout = [int(f) if int(f) == f else f for f in fanout]
-            if len(fanout) != num_layers or any(not isinstance(f, int) or f <= 0 for f in fanout):
+            if len(fanout) != num_layers or any(int(f) != f or f <= 0 for f in fanout):
                 raise ValueError(f"fanout needs num_layers = {num_layers} positive integers, got {list(fanout)}")
         elif sparse:
             raise ValueError("sparse=True needs a fanout: full-graph propagation gives every row a gradient")
-        if max_hop_nodes is not None and (int(max_hop_nodes) != max_hop_nodes or max_hop_nodes <= 0):
-            raise ValueError(f"max_hop_nodes must be a positive integer or None, got {max_hop_nodes!r}")
-        self.fanout = None if fanout is None else list(fanout)
+        check_max_hop_nodes(max_hop_nodes)
+        self.fanout = None if fanout is None else [int(f) for f in fanout]
         self.max_hop_nodes = max_hop_nodes
         self.embedding = nn.Embedding(num_users + num_items, embedding_dim, sparse=sparse)
         self.conv = LightGCNConv()
@@ -117,6 +115,7 @@ class LightGCN(nn.Module):
         assert self.fanout is not None
         seeds, inverse = torch.unique(torch.cat([users, items + self.num_users]), return_inverse=True)
         sub = sample_subgraph(graph.adj, seeds, self.fanout, self.max_hop_nodes)
+        # the seeds' rows looked up on their own: slicing them out of x would make autograd fill an (n, d) zero grad
         out = self.embedding(seeds) * self.alpha[0]  # (S, d)
         x = self.embedding(sub.nodes)  # (n, d): sparse gradients touch the subgraph's rows only
         for k, (block, block_t) in enumerate(zip(sub.blocks, sub.blocks_t), start=1):

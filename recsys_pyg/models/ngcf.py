@@ -26,9 +26,9 @@ COMBINES = ("concat", "mean")
 LAYERS = ("ngcf", "mean_concat")
 
 
-def undirected_edge_ids(adj: Tensor) -> tuple[Tensor, Tensor, int]:
-    """For a symmetric sparse CSR ``adj`` ``(N, N)``: the row of every stored entry ``(nnz,)``, the id of
-    its undirected edge ``(nnz,)`` (entries ``(r, c)`` and ``(c, r)`` share one), and the number of edges."""
+def undirected_edge_ids(adj: Tensor) -> tuple[Tensor, int]:
+    """For a symmetric sparse CSR ``adj`` ``(N, N)``: the id of every stored entry's undirected edge
+    ``(nnz,)`` (entries ``(r, c)`` and ``(c, r)`` share one), and the number of edges."""
     if adj.layout != torch.sparse_csr:
         raise TypeError(f"node dropout needs a sparse CSR adjacency, got layout {adj.layout}")
     n = adj.shape[0]
@@ -38,7 +38,7 @@ def undirected_edge_ids(adj: Tensor) -> tuple[Tensor, Tensor, int]:
     uniq, edge_id, count = torch.unique(key, return_inverse=True, return_counts=True)  # (M,), (nnz,), (M,)
     if not torch.equal(count, torch.where(uniq // n == uniq % n, 1, 2)):  # self-loops once, others twice
         raise ValueError("node dropout needs a symmetric adjacency: some entries have no transposed entry")
-    return row, edge_id, uniq.numel()
+    return edge_id, uniq.numel()
 
 
 def drop_symmetric(adj: Tensor, edge_id: Tensor, num_edges: int, p: float) -> Tensor:
@@ -137,7 +137,7 @@ class NGCF(nn.Module):
             for d_in, d_out in zip(sizes[:-1], sizes[1:])
         )
         # (graph, entry rows, undirected edge id per entry, number of edges) for node dropout
-        self._edge_ids: tuple[weakref.ref[BipartiteGraph], Tensor, Tensor, int] | None = None
+        self._edge_ids: tuple[weakref.ref[BipartiteGraph], Tensor, int] | None = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -155,7 +155,7 @@ class NGCF(nn.Module):
         cached = self._edge_ids
         if cached is None or cached[0]() is not graph:
             self._edge_ids = cached = (weakref.ref(graph), *undirected_edge_ids(graph.adj))
-        _, _, edge_id, num_edges = cached
+        _, edge_id, num_edges = cached
         return drop_symmetric(graph.adj, edge_id, num_edges, self.node_dropout)
 
     def propagate(self, adj: Tensor) -> Tensor:

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from recsys_pyg.data.graph import BipartiteGraph
+from recsys_pyg.data.neighbor_sampling import check_max_hop_nodes
 from recsys_pyg.data.random_walk import Neighborhoods, importance_neighborhoods
 from recsys_pyg.models.mf import check_sizes, embedding_l2
 from recsys_pyg.models.pinsage_conv import PinSAGEConv
@@ -78,8 +79,7 @@ class PinSAGE(nn.Module):
             raise ValueError(f"hidden_dim and chunk_size must be positive, got {hidden_dim}, {chunk_size}")
         self.num_users, self.num_items, self.num_layers = num_users, num_items, num_layers
         self.walks = {"num_walks": num_walks, "walk_length": walk_length, "top_t": top_t, "seed": walk_seed}
-        if max_hop_nodes is not None and (int(max_hop_nodes) != max_hop_nodes or max_hop_nodes <= 0):
-            raise ValueError(f"max_hop_nodes must be a positive integer or None, got {max_hop_nodes!r}")
+        check_max_hop_nodes(max_hop_nodes)
         self.chunk_size, self.init_std, self.max_hop_nodes = chunk_size, init_std, max_hop_nodes
         self.embedding = nn.Embedding(num_users + num_items, embedding_dim, sparse=sparse)
         self.proj = nn.ModuleDict()
