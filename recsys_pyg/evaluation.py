@@ -13,14 +13,23 @@ several passes; here one ``topk(max K)`` and a cumulative sum give every K at on
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 
+from recsys_pyg.contracts import is_fit_only
+from recsys_pyg.data import BipartiteGraph, RecDataset
 from recsys_pyg.data.graph import CSR
 
 METRICS = ("recall", "ndcg", "precision", "hitrate")
+
+ScoreFn = Callable[[Tensor], Tensor]  # users (C,) -> scores of every item (C, I)
+
+
+def dot_scores(user_emb: Tensor, item_emb: Tensor) -> ScoreFn:
+    """The scoring function of an embedding model: ``user_emb[users] @ item_emb.T``."""
+    return lambda users: user_emb[users] @ item_emb.T
 
 
 class Evaluator:
@@ -41,14 +50,17 @@ class Evaluator:
 
     def top_k(self, user_emb: Tensor, item_emb: Tensor, users: Tensor, k: int, exclude: Sequence[CSR] = ()) -> Tensor:
         """The ``k`` best items for each of ``users``, best first, ``(len(users), k)``."""
+        return self.top_k_scores(dot_scores(user_emb, item_emb), users, k, exclude)
+
+    def top_k_scores(self, score: ScoreFn, users: Tensor, k: int, exclude: Sequence[CSR] = ()) -> Tensor:
+        """:meth:`top_k` for any scoring function ``score(users (C,)) -> (C, I)``."""
         out = []
         for start in range(0, users.numel(), self.chunk_size):
-            chunk = users[start : start + self.chunk_size]
-            out.append(self._chunk_top(user_emb, item_emb, chunk, k, exclude))
+            out.append(self._chunk_top(score, users[start : start + self.chunk_size], k, exclude))
         return torch.cat(out) if out else torch.empty(0, k, dtype=torch.long)
 
-    def _chunk_top(self, user_emb: Tensor, item_emb: Tensor, chunk: Tensor, k: int, exclude: Sequence[CSR]) -> Tensor:
-        scores = user_emb[chunk] @ item_emb.T  # (C, I)
+    def _chunk_top(self, score: ScoreFn, chunk: Tensor, k: int, exclude: Sequence[CSR]) -> Tensor:
+        scores = score(chunk)  # (C, I)
         for csr in exclude:
             row, col = csr.gather_rows(chunk)
             scores[row.to(scores.device), col.to(scores.device)] = -torch.inf
@@ -56,20 +68,26 @@ class Evaluator:
 
     @torch.no_grad()
     def evaluate(self, user_emb: Tensor, item_emb: Tensor, truth: CSR, exclude: Sequence[CSR] = ()) -> dict[str, float]:
-        """Mean metrics over users with at least one held-out item in ``truth``.
+        """Mean metrics over users with at least one held-out item in ``truth``, score = dot product.
 
         Returns keys like ``recall@20``; ``users`` holds the number of evaluated users.
         """
-        users = torch.nonzero(truth.degree() > 0).flatten()
-        if users.numel() == 0:
-            raise ValueError("no user has a held-out item to evaluate on")
         if user_emb.shape[0] != truth.num_rows or item_emb.shape[0] != truth.num_cols:
             raise ValueError(
                 f"embeddings for {user_emb.shape[0]} users x {item_emb.shape[0]} items do not match "
                 f"the evaluation data ({truth.num_rows} x {truth.num_cols})"
             )
-        kmax = min(max(self.ks), item_emb.shape[0])
-        device = user_emb.device
+        return self.evaluate_scores(dot_scores(user_emb, item_emb), truth, exclude, user_emb.device)
+
+    @torch.no_grad()
+    def evaluate_scores(
+        self, score: ScoreFn, truth: CSR, exclude: Sequence[CSR] = (), device: torch.device | str = "cpu"
+    ) -> dict[str, float]:
+        """:meth:`evaluate` for any scoring function ``score(users (C,)) -> (C, I)`` (fit-only models)."""
+        users = torch.nonzero(truth.degree() > 0).flatten()
+        if users.numel() == 0:
+            raise ValueError("no user has a held-out item to evaluate on")
+        kmax = min(max(self.ks), truth.num_cols)
         discount = 1.0 / torch.log2(torch.arange(2, kmax + 2, device=device, dtype=torch.float))  # (kmax,)
         ideal = torch.cumsum(discount, 0)  # ideal DCG with n relevant items at index n - 1
         sums = {f"{m}@{k}": 0.0 for m in METRICS for k in self.ks}
@@ -79,7 +97,7 @@ class Evaluator:
         n_rel_all = truth.degree().to(device).float()
         for start in range(0, users.numel(), self.chunk_size):
             chunk = users[start : start + self.chunk_size]
-            top = self._chunk_top(user_emb, item_emb, chunk, kmax, exclude)  # (C, kmax)
+            top = self._chunk_top(score, chunk, kmax, exclude)  # (C, kmax)
             query = chunk.to(device)[:, None] * truth.num_cols + top  # (C, kmax)
             pos = torch.searchsorted(keys, query).clamp_(max=keys.numel() - 1)
             hit = (keys[pos] == query).float()  # (C, kmax)
@@ -103,3 +121,32 @@ def popularity_embeddings(item_degree: Tensor, num_users: int) -> tuple[Tensor, 
     """MostPop as embeddings: every user ``1``, every item its training degree, so
     ``score(u, i) = deg(i)`` and the same evaluator ranks it, ``((U, 1), (I, 1))``."""
     return torch.ones(num_users, 1), item_degree.float()[:, None]
+
+
+def targets(data: RecDataset, part: str) -> tuple[CSR, list[CSR]]:
+    """Held-out items of ``part`` and the items to mask: training (and validation, at test time).
+
+    A dataset without a validation part (the NGCF/LightGCN paper protocol) validates on test.
+    """
+    if part == "val" and data.val_items.nnz > 0:
+        return data.val_items, [data.graph.user_items]
+    return data.test_items, [data.graph.user_items, data.val_items]
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: torch.nn.Module, data: RecDataset, graph: BipartiteGraph, evaluator: Evaluator, part: str
+) -> dict[str, float]:
+    """Full-ranking metrics of ``model`` on ``part`` (``val`` or ``test``): a fit-only model by its
+    ``score``, any other by the dot product of its embeddings."""
+    model.eval()
+    if is_fit_only(model):
+        return evaluator.evaluate_scores(model.score, *targets(data, part), device=graph.user.device)  # type: ignore[attr-defined]
+    user_emb, item_emb = model(graph)
+    return evaluator.evaluate(user_emb, item_emb, *targets(data, part))
+
+
+def mostpop(data: RecDataset, evaluator: Evaluator, part: str) -> dict[str, float]:
+    """The popularity baseline on ``part``, ranked by the same evaluator."""
+    user_emb, item_emb = popularity_embeddings(data.graph.item_degree, data.num_users)
+    return evaluator.evaluate(user_emb, item_emb, *targets(data, part))

@@ -1,43 +1,28 @@
 """Where a run's results go: its own folder on disk, always, and W&B when enabled.
 
-The local record (``config.yaml``, ``metrics.jsonl``, ``summary.json``, checkpoints) is
+The local record (``config.json``, ``metrics.jsonl``, ``summary.json``; checkpoints beside it) is
 written whatever happens to W&B; files that are replaced are written atomically
-(temporary file + rename), so a crash never leaves a half-written summary or checkpoint.
+(:mod:`recsys_pyg.io`), so a crash never leaves a half-written summary or config.
+:class:`Recorder` writes both with one call; :func:`open_recorder` sets it up for a run.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from recsys_pyg.data import RecDataset
+from recsys_pyg.io import atomic_write_text
+from recsys_pyg.utils import flatten
 
 log = logging.getLogger(__name__)
-
-
-def atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(file_object)`` on a temporary file next to ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def save_checkpoint(obj: Any, path: Path) -> None:
-    """``torch.save`` atomically."""
-    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 class RunRecord:
@@ -47,8 +32,9 @@ class RunRecord:
         self.dir = Path(run_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.metrics_path = self.dir / "metrics.jsonl"
+        self.config = config
         if config is not None:
-            atomic_write(self.dir / "config.json", lambda f: f.write(json.dumps(config, indent=2).encode()))
+            atomic_write_text(self.dir / "config.json", json.dumps(config, indent=2))
 
     def log(self, metrics: dict[str, float], step: int) -> None:
         line = json.dumps({"step": step, "time": time.time(), **metrics})
@@ -60,10 +46,10 @@ class RunRecord:
         """Keep only the metric lines up to ``last_step`` (a resumed run rewrites what came after)."""
         kept = [m for m in self.read_metrics() if m["step"] <= last_step]
         text = "".join(json.dumps(m) + "\n" for m in kept)
-        atomic_write(self.metrics_path, lambda f: f.write(text.encode()))
+        atomic_write_text(self.metrics_path, text)
 
     def summary(self, summary: dict[str, Any]) -> None:
-        atomic_write(self.dir / "summary.json", lambda f: f.write(json.dumps(summary, indent=2).encode()))
+        atomic_write_text(self.dir / "summary.json", json.dumps(summary, indent=2))
 
     def read_metrics(self) -> list[dict[str, Any]]:
         if not self.metrics_path.exists():
@@ -135,12 +121,6 @@ class WandbLogger:
     def log(self, metrics: dict[str, float], step: int) -> None:
         self._guard("log", lambda: self.run.log(metrics, step=step))
 
-    def truncate(self, last_step: int) -> None:
-        """Keep only the metric lines up to ``last_step`` (a resumed run rewrites what came after)."""
-        kept = [m for m in self.read_metrics() if m["step"] <= last_step]
-        text = "".join(json.dumps(m) + "\n" for m in kept)
-        atomic_write(self.metrics_path, lambda f: f.write(text.encode()))
-
     def summary(self, summary: dict[str, Any]) -> None:
         self._guard("summary", lambda: self.run.summary.update(summary))
 
@@ -151,3 +131,97 @@ class WandbLogger:
     @property
     def run_id(self) -> str | None:
         return None if self.run is None else str(self.run.id)
+
+
+class Recorder:
+    """The run's local record and, when enabled, W&B: one call writes both."""
+
+    def __init__(self, record: RunRecord, wandb: WandbLogger | None = None) -> None:
+        self.record, self.wandb = record, wandb
+
+    @property
+    def dir(self) -> Path:
+        return self.record.dir
+
+    @property
+    def config(self) -> dict[str, Any] | None:
+        """The resolved config with its protocol, as written to ``config.json``."""
+        return self.record.config
+
+    @property
+    def wandb_id(self) -> str | None:
+        return self.wandb.run_id if self.wandb is not None else None
+
+    def log(self, metrics: dict[str, float], step: int) -> None:
+        self.record.log(metrics, step)
+        if self.wandb is not None:
+            self.wandb.log(metrics, step)
+
+    def summary(self, results: dict[str, Any]) -> None:
+        self.record.summary(results)
+        if self.wandb is not None:
+            self.wandb.summary(results)
+
+    def finish(self) -> None:
+        if self.wandb is not None:
+            self.wandb.finish()
+
+
+def protocol(cfg: DictConfig, data: RecDataset) -> dict[str, Any]:
+    """The evaluation protocol in one place, for the run record and W&B (searchable as ``protocol.*``)."""
+    split = cfg.dataset.get("split")
+    return {
+        "dataset": data.name,
+        "split": "given" if split is None else str(split._target_).rsplit(".", 1)[-1],
+        "filters": OmegaConf.to_container(cfg.dataset.filters) if cfg.dataset.get("filters") else {},
+        "threshold": cfg.dataset.source.get("threshold"),
+        "ranking": "full",  # every item ranked; training (and, at test time, validation) items excluded
+        "selection": "val" if data.val_items.nnz else "test",
+        **{k: int(v) for k, v in data.stats().items() if k.endswith(("users", "items", "interactions"))},
+    }
+
+
+def is_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def run_name(cfg: DictConfig) -> tuple[str | None, str | None]:
+    """The job's W&B name (its command-line overrides, e.g. ``model=mf,train.epochs=5``) and group
+    (the sweep folder's name in a ``-m`` sweep); ``None`` outside Hydra."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        hc = HydraConfig.get()
+        group = Path(hc.sweep.dir).name if is_multirun() else None
+        return hc.job.override_dirname or None, group
+    except Exception:
+        return None, None
+
+
+def open_recorder(
+    cfg: DictConfig, data: RecDataset, resume_epoch: int | None = None, wandb_id: str | None = None
+) -> Recorder:
+    """The run's record in ``cfg.paths.output_dir`` (config with its protocol) and W&B as ``cfg.logger`` says.
+
+    A resumed run (``resume_epoch`` set) drops what it logged after its checkpoint and continues
+    its W&B run ``wandb_id``.
+    """
+    config = OmegaConf.to_container(cfg, resolve=True)
+    config["protocol"] = protocol(cfg, data)  # type: ignore[index]
+    run_dir = Path(cfg.paths.output_dir)
+    record = RunRecord(run_dir, config=config)  # type: ignore[arg-type]
+    if resume_epoch is not None:
+        record.truncate(resume_epoch)  # drop what the interrupted run logged after its checkpoint
+    wandb: WandbLogger | None = None
+    if cfg.logger is not None and cfg.logger.get("_target_"):
+        name, group = run_name(cfg)
+        logger_fn = instantiate(cfg.logger)
+        if group and not cfg.logger.get("group"):
+            logger_fn = partial(logger_fn, group=group)
+        if wandb_id:
+            logger_fn = partial(logger_fn, id=wandb_id, resume="allow")
+        wandb = logger_fn(config=flatten(config), dir=run_dir, name=name)  # type: ignore[arg-type]
+    return Recorder(record, wandb)

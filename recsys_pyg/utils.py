@@ -37,3 +37,14 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[name] = value
     return out
+
+
+def positive_int(key: str, value: Any, allow_none: bool = False) -> Any:
+    """``value`` as an ``int`` when it is a positive integer (``None`` passes when ``allow_none``);
+    otherwise a ``ValueError`` that names ``key``, the config key or argument the value came from."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value <= 0:
+        extra = " or null" if allow_none else ""
+        raise ValueError(f"{key} must be a positive integer{extra}, got {value!r}")
+    return int(value)

@@ -122,7 +122,7 @@ class NaiveLightGCN(torch.nn.Module):
         return (u if users is None else u[users]), (i if items is None else i[items])
 
     def l2_penalty(self, users, items):
-        from recsys_pyg.models.mf import embedding_l2
+        from recsys_pyg.models.common import embedding_l2
 
         return embedding_l2(self.embedding, users, items + self.num_users)
 
@@ -145,8 +145,8 @@ def worker(args: argparse.Namespace) -> dict:
     from recsys_pyg.models.propagation import available_backends, choose_backend, set_backend
     from recsys_pyg.optim import MixedAdam
     from recsys_pyg.samplers import UniformSampler
-    from recsys_pyg.samplers.hardness import HardnessMeter
-    from recsys_pyg.train import train_step
+    from recsys_pyg.training import train_step
+    from recsys_pyg.training.hardness import HardnessMeter
 
     torch.manual_seed(0)
     if args.row.startswith("scale"):

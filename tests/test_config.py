@@ -6,7 +6,8 @@ from hydra.errors import MissingConfigException
 from hydra.utils import instantiate
 
 from recsys_pyg.data import RecDataset
-from recsys_pyg.train import check_config, train
+from recsys_pyg.train import train
+from recsys_pyg.training import check_config
 from tests.conftest import CONF
 
 TINY = ["dataset.source.num_users=60", "dataset.source.num_items=80", "dataset.source.num_interactions=900"]

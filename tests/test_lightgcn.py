@@ -110,7 +110,7 @@ def test_backend_choice_needs_speed_and_agreement():
 
 
 def test_unknown_spmm_backend_is_a_clear_error():
-    from recsys_pyg.train import spmm_backend
+    from recsys_pyg.training.parts import spmm_backend
 
     with pytest.raises(ValueError, match="spmm_backend=nope is not available"):
         spmm_backend("nope", small_graph(), 8)

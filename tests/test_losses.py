@@ -76,7 +76,7 @@ def test_margin_hand_computed():
 
 
 def test_hardness_meter_splits_easy_and_hard():
-    from recsys_pyg.samplers.hardness import HardnessMeter
+    from recsys_pyg.training.hardness import HardnessMeter
 
     meter = HardnessMeter()
     pos = torch.tensor([1.0, 2.0])

@@ -16,8 +16,8 @@ import torch
 from hydra.utils import instantiate
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from recsys_pyg.samplers.hardness import HardnessMeter
-from recsys_pyg.train import train_step
+from recsys_pyg.training import train_step
+from recsys_pyg.training.hardness import HardnessMeter
 
 aten = torch.ops.aten
 SYNCING = {

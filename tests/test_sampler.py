@@ -72,7 +72,7 @@ def test_negatives_split_by_row_and_which_samplers_allow_it(tmp_path):
     shared = SharedSampler(graph, 8).sample(users)
     with pytest.raises(ValueError, match="cannot be split by row"):
         shared.rows(0, 50)
-    assert isinstance(shared, Negatives) and not SharedSampler(graph, 8).per_row
-    assert UniformSampler(graph).per_row and PopularitySampler(graph).per_row
-    assert not PPRHardSampler(graph, shared=True, cache_dir=str(tmp_path)).per_row
-    assert CurriculumSampler(graph, cache_dir=str(tmp_path)).per_row
+    assert isinstance(shared, Negatives) and not SharedSampler(graph, 8).chunkable
+    assert UniformSampler(graph).chunkable and PopularitySampler(graph).chunkable
+    assert not PPRHardSampler(graph, shared=True, cache_dir=str(tmp_path)).chunkable
+    assert CurriculumSampler(graph, cache_dir=str(tmp_path)).chunkable

@@ -18,7 +18,7 @@ from recsys_pyg.data.filters import k_core, min_user_interactions
 from recsys_pyg.data.graph import CSR, BipartiteGraph
 from recsys_pyg.data.interactions import Interactions
 from recsys_pyg.data.split import Split
-from recsys_pyg.run_record import save_checkpoint
+from recsys_pyg.io import atomic_save
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ def load_source(source: Any, folder: Path, cache_dir: Path | None) -> Interactio
             log.warning("ignoring unreadable cache %s (%s)", cache_file, err)
     data = source(folder)
     try:
-        save_checkpoint(data, cache_file)  # atomic: temp file + rename
+        atomic_save(data, cache_file)  # atomic: temp file + rename
     except OSError as err:  # a read-only cache folder is fine: just no cache
         log.info("not caching %s: %s", cache_file, err)
     return data

@@ -79,10 +79,18 @@ def normalized_adjacency(user: Tensor, item: Tensor, num_users: int, num_items: 
     inv_sqrt = deg.pow(-0.5)
     inv_sqrt[deg == 0] = 0.0
     value = inv_sqrt[row] * inv_sqrt[col]
-    coo = torch.sparse_coo_tensor(torch.stack([row, col]), value, (n, n), check_invariants=False)
-    with warnings.catch_warnings():  # "sparse CSR support is in beta": we rely on SpMM only
+    order = torch.argsort(row * n + col)  # CSR order: by row, then column
+    crow = torch.zeros(n + 1, dtype=torch.long, device=row.device)
+    crow[1:] = torch.cumsum(deg.long(), 0)
+    return sparse_csr(crow, col[order], value[order], (n, n))
+
+
+def sparse_csr(crow: Tensor, col: Tensor, values: Tensor, shape: tuple[int, int]) -> Tensor:
+    """A sparse CSR tensor from its parts (no invariant checks), without torch's "CSR support is in beta"
+    warning: the package relies on CSR only for SpMM, which is stable."""
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return coo.coalesce().to_sparse_csr()
+        return torch.sparse_csr_tensor(crow, col, values, shape, check_invariants=False)
 
 
 class BipartiteGraph:

@@ -27,6 +27,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from recsys_pyg.data.graph import sparse_csr
+from recsys_pyg.utils import positive_int
+
 
 @dataclass(frozen=True)
 class SampledSubgraph:
@@ -60,13 +63,12 @@ def _csr(rows: Tensor, cols: Tensor, values: Tensor, shape: tuple[int, int]) -> 
     """A sparse CSR from entries already grouped by ascending row."""
     crow = torch.zeros(shape[0] + 1, dtype=torch.long, device=rows.device)
     torch.cumsum(torch.bincount(rows, minlength=shape[0]), 0, out=crow[1:])
-    return torch.sparse_csr_tensor(crow, cols, values, shape, check_invariants=False)
+    return sparse_csr(crow, cols, values, shape)
 
 
 def check_max_hop_nodes(max_hop_nodes: int | None) -> None:
     """The per-hop node cap shared by the sampled models: a positive integer, or ``None`` for none."""
-    if max_hop_nodes is not None and (int(max_hop_nodes) != max_hop_nodes or max_hop_nodes <= 0):
-        raise ValueError(f"max_hop_nodes must be a positive integer or None, got {max_hop_nodes!r}")
+    positive_int("max_hop_nodes", max_hop_nodes, allow_none=True)
 
 
 def _local_ids(adj: Tensor) -> Tensor:

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from recsys_pyg.data.graph import CSR, BipartiteGraph
+from recsys_pyg.utils import positive_int
 
 
 @dataclass
@@ -105,8 +106,7 @@ def importance_neighborhoods(
     The result is cached on ``graph`` for these arguments, so it is computed once per run.
     """
     for name, value in (("num_walks", num_walks), ("walk_length", walk_length), ("top_t", top_t)):
-        if int(value) != value or value <= 0:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        positive_int(name, value)
     key = ("importance_neighborhoods", num_walks, walk_length, top_t, seed)
     cache = graph.__dict__.setdefault("_derived", {})
     if key in cache:

@@ -9,8 +9,8 @@ from torch import Tensor, nn
 
 from recsys_pyg.data.graph import BipartiteGraph
 from recsys_pyg.data.neighbor_sampling import check_max_hop_nodes, sample_subgraph
+from recsys_pyg.models.common import check_sizes, embedding_l2, select_nodes
 from recsys_pyg.models.lightgcn_conv import LightGCNConv
-from recsys_pyg.models.mf import check_sizes, embedding_l2, select_nodes
 
 
 class LightGCN(nn.Module):

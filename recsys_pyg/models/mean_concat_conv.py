@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 from torch_geometric.typing import Adj, OptTensor
 
+from recsys_pyg.data.graph import sparse_csr
 from recsys_pyg.models.ngcf_conv import xavier_linear_
 
 
@@ -26,12 +25,8 @@ def row_mean_spmm(adj_t: Tensor, x: Tensor) -> Tensor:
         raise TypeError(f"adj_t must be a sparse COO or CSR tensor, got layout {adj_t.layout}")
     crow, col = adj_t.crow_indices(), adj_t.col_indices()
     deg = (crow[1:] - crow[:-1]).clamp(min=1).to(x.dtype)  # (N,)
-    with warnings.catch_warnings():  # "sparse CSR support is in beta": SpMM only
-        warnings.simplefilter("ignore", UserWarning)
-        pattern = torch.sparse_csr_tensor(
-            crow, col, torch.ones_like(col, dtype=x.dtype), adj_t.shape, check_invariants=False
-        )
-        return (pattern @ x) / deg[:, None]  # (N, F)
+    pattern = sparse_csr(crow, col, torch.ones_like(col, dtype=x.dtype), adj_t.shape)
+    return (pattern @ x) / deg[:, None]  # (N, F)
 
 
 class MeanConcatConv(MessagePassing):

@@ -7,13 +7,7 @@ import warnings
 from torch import Tensor, nn
 
 from recsys_pyg.data.graph import BipartiteGraph
-
-
-def check_sizes(num_users: int, num_items: int, embedding_dim: int) -> None:
-    """Raise a clear error for impossible model sizes."""
-    for name, value in (("num_users", num_users), ("num_items", num_items), ("embedding_dim", embedding_dim)):
-        if int(value) != value or value <= 0:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+from recsys_pyg.models.common import check_sizes, embedding_l2, select_nodes
 
 
 class MF(nn.Module):
@@ -71,23 +65,3 @@ class MF(nn.Module):
     def __repr__(self) -> str:
         dim = self.embedding.embedding_dim
         return f"{self.__class__.__name__}({self.num_users}, {self.num_items}, embedding_dim={dim})"
-
-
-def select_nodes(out: Tensor, num_users: int, users: Tensor | None, items: Tensor | None) -> tuple[Tensor, Tensor]:
-    """Rows of ``users`` and ``items`` from all node embeddings ``out`` ``(U + I, d)``; all of a side when ``None``."""
-    user_emb, item_emb = out[:num_users], out[num_users:]
-    return (
-        user_emb if users is None else user_emb[users],
-        item_emb if items is None else item_emb[items],
-    )
-
-
-def embedding_l2(embedding: nn.Embedding, users: Tensor, nodes: Tensor) -> Tensor:
-    """Half the squared norm of the batch's embeddings, divided by the batch size ``len(users)``.
-
-    Looked up through the module, so a ``sparse=True`` table gets a sparse gradient.
-    """
-    return 0.5 * (embedding(users).pow(2).sum() + embedding(nodes).pow(2).sum()) / max(users.numel(), 1)
-
-
-__all__ = ["MF", "check_sizes", "embedding_l2", "select_nodes"]

@@ -8,7 +8,6 @@ References: Wang et al., "Neural Graph Collaborative Filtering", SIGIR 2019
 from __future__ import annotations
 
 import math
-import warnings
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -17,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from recsys_pyg.data.graph import BipartiteGraph
+from recsys_pyg.data.graph import BipartiteGraph, sparse_csr
+from recsys_pyg.models.common import check_sizes, embedding_l2, select_nodes
 from recsys_pyg.models.mean_concat_conv import MeanConcatConv
-from recsys_pyg.models.mf import check_sizes, embedding_l2, select_nodes
 from recsys_pyg.models.ngcf_conv import NGCFConv
 
 COMBINES = ("concat", "mean")
@@ -51,9 +50,7 @@ def drop_symmetric(adj: Tensor, edge_id: Tensor, num_edges: int, p: float) -> Te
     """
     keep = (torch.rand(num_edges, device=adj.device) >= p)[edge_id]  # (nnz,)
     value = adj.values() * keep / (1.0 - p)
-    with warnings.catch_warnings():  # "sparse CSR support is in beta": SpMM only
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(adj.crow_indices(), adj.col_indices(), value, adj.shape, check_invariants=False)
+    return sparse_csr(adj.crow_indices(), adj.col_indices(), value, adj.shape)
 
 
 class NGCF(nn.Module):

@@ -8,8 +8,9 @@ from torch import Tensor, nn
 from recsys_pyg.data.graph import BipartiteGraph
 from recsys_pyg.data.neighbor_sampling import check_max_hop_nodes
 from recsys_pyg.data.random_walk import Neighborhoods, importance_neighborhoods
-from recsys_pyg.models.mf import check_sizes, embedding_l2
+from recsys_pyg.models.common import check_sizes, embedding_l2
 from recsys_pyg.models.pinsage_conv import PinSAGEConv
+from recsys_pyg.utils import positive_int
 
 SIDES = ("user", "item")
 
@@ -73,8 +74,7 @@ class PinSAGE(nn.Module):
     ) -> None:
         super().__init__()
         check_sizes(num_users, num_items, embedding_dim)
-        if int(num_layers) != num_layers or num_layers < 1:
-            raise ValueError(f"num_layers must be a positive integer, got {num_layers!r}")
+        positive_int("num_layers", num_layers)
         if hidden_dim <= 0 or chunk_size <= 0:
             raise ValueError(f"hidden_dim and chunk_size must be positive, got {hidden_dim}, {chunk_size}")
         self.num_users, self.num_items, self.num_layers = num_users, num_items, num_layers
@@ -223,7 +223,7 @@ class PinSAGE(nn.Module):
         return user_emb, item_emb
 
     def l2_penalty(self, users: Tensor, items: Tensor) -> Tensor:
-        """L2 on the batch's ID embeddings, as :func:`~recsys_pyg.models.mf.embedding_l2`."""
+        """L2 on the batch's ID embeddings, as :func:`~recsys_pyg.models.common.embedding_l2`."""
         return embedding_l2(self.embedding, users, items + self.num_users)
 
     def __repr__(self) -> str:

@@ -25,6 +25,8 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor
 
+from recsys_pyg.utils import positive_int
+
 log = logging.getLogger(__name__)
 
 MatMul = Callable[[Tensor, Tensor], Tensor]
@@ -95,8 +97,7 @@ def choose_backend(
     A backend whose product differs from torch's (beyond float tolerance) is never chosen, and
     one replaces torch only when at least 5% faster (:data:`MIN_GAIN`).
     """
-    if int(dim) <= 0:
-        raise ValueError(f"dim must be a positive integer, got {dim}")
+    positive_int("dim", dim)
     backends = available_backends() if backends is None else backends
     gen = torch.Generator(device=adj.device).manual_seed(0)  # the run's random streams stay untouched
     x = torch.randn(adj.shape[1], dim, device=adj.device, generator=gen)

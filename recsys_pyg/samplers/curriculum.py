@@ -80,8 +80,8 @@ class CurriculumSampler:
         return f"CurriculumSampler(max_hard={self.max_hard}, pace={self.pace}, sampler={self.sampler!r})"
 
     @property
-    def per_row(self) -> bool:
-        return self.sampler.per_row
+    def chunkable(self) -> bool:
+        return self.sampler.chunkable
 
     def hard_count(self, epoch: int) -> int:
         """Hard negatives per positive at 1-based ``epoch``: ``min(max_hard, (epoch - 1) // pace)``."""

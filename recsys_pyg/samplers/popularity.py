@@ -13,8 +13,9 @@ from torch import Tensor
 
 from recsys_pyg.data.graph import BipartiteGraph
 from recsys_pyg.samplers.negatives import Negatives
-from recsys_pyg.samplers.shared import edge_keys, is_positive
+from recsys_pyg.samplers.pairs import edge_keys, is_positive
 from recsys_pyg.samplers.uniform import UniformSampler
+from recsys_pyg.utils import positive_int
 
 
 class PopularitySampler:
@@ -54,8 +55,7 @@ class PopularitySampler:
         generator: torch.Generator | None = None,
         max_rounds: int = 10,
     ) -> None:
-        if int(num_negatives) != num_negatives or num_negatives <= 0:
-            raise ValueError(f"num_negatives must be a positive integer, got {num_negatives!r}")
+        positive_int("num_negatives", num_negatives)
         if int(max_rounds) != max_rounds or max_rounds < 0:
             raise ValueError(f"max_rounds must be a non-negative integer, got {max_rounds!r}")
         self.graph, self.num_negatives, self.beta, self.max_rounds = graph, int(num_negatives), beta, int(max_rounds)
@@ -87,7 +87,7 @@ class PopularitySampler:
         )
         return torch.searchsorted(self._cdf, u, right=True).clamp_max_(self.graph.num_items - 1)
 
-    per_row = True  # each row's negatives are its own: a run may draw many batches in one call
+    chunkable = True  # each row's negatives depend on that row alone: one call may serve many batches
 
     def sample(self, users: Tensor, pos_items: Tensor | None = None, epoch: int = 0) -> Negatives:
         """Negatives ``(B, k)`` for the batch's ``users`` ``(B,)``."""

@@ -16,7 +16,6 @@ import hashlib
 import logging
 import os
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,21 +23,16 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from recsys_pyg.data.graph import CSR, BipartiteGraph
-from recsys_pyg.run_record import save_checkpoint
+from recsys_pyg.data.graph import CSR, BipartiteGraph, sparse_csr
+from recsys_pyg.io import atomic_save
 from recsys_pyg.samplers.negatives import Negatives
 from recsys_pyg.samplers.shared import SharedSampler
 from recsys_pyg.samplers.uniform import UniformSampler
+from recsys_pyg.utils import positive_int
 
 log = logging.getLogger(__name__)
 
 _CACHE_VERSION = 1  # bump when the pool computation changes, so old cache files are ignored
-
-
-def _sparse_csr(indptr: Tensor, indices: Tensor, values: Tensor, shape: tuple[int, int]) -> Tensor:
-    with warnings.catch_warnings():  # "sparse CSR support is in beta": we rely on SpMM only
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(indptr, indices, values, shape, check_invariants=False)
 
 
 def _walk_matrices(graph: BipartiteGraph, alpha: float) -> tuple[Tensor, Tensor]:
@@ -51,9 +45,9 @@ def _walk_matrices(graph: BipartiteGraph, alpha: float) -> tuple[Tensor, Tensor]
     inv_user = 1.0 / graph.user_degree.clamp_min(1).float()  # (U,)
     inv_item = 1.0 / graph.item_degree.clamp_min(1).float()  # (I,)
     csr = graph.user_items  # rows = users, sorted
-    to_users = _sparse_csr(csr.indptr, csr.indices, (1 - alpha) * inv_item[csr.indices], (num_users, num_items))
+    to_users = sparse_csr(csr.indptr, csr.indices, (1 - alpha) * inv_item[csr.indices], (num_users, num_items))
     by_item = CSR.from_pairs(graph.item.cpu(), graph.user.cpu(), num_items, num_users).to(graph.user.device)
-    to_items = _sparse_csr(
+    to_items = sparse_csr(
         by_item.indptr, by_item.indices, (1 - alpha) * inv_user[by_item.indices], (num_items, num_users)
     )
     return to_items, to_users
@@ -84,8 +78,7 @@ def _ppr_block(
 def _check_walk(alpha: float, num_iterations: int) -> None:
     if not 0 < alpha <= 1:
         raise ValueError(f"alpha is a restart probability in (0, 1], got {alpha!r}")
-    if int(num_iterations) != num_iterations or num_iterations < 1:
-        raise ValueError(f"num_iterations must be a positive integer, got {num_iterations!r}")
+    positive_int("num_iterations", num_iterations)
 
 
 def personalized_pagerank(
@@ -202,10 +195,8 @@ def compute_ppr_pool(
     extra memory: :func:`ppr_memory_bound`. Computed on the graph's device; the pool is
     returned on the CPU.
     """
-    if int(pool_size) != pool_size or pool_size <= 0:
-        raise ValueError(f"pool_size must be a positive integer, got {pool_size!r}")
-    if int(chunk_size) != chunk_size or chunk_size <= 0:
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    positive_int("pool_size", pool_size)
+    positive_int("chunk_size", chunk_size)
     _check_walk(alpha, num_iterations)
     lo, hi = resolve_window(window, graph.num_items)
     device = graph.user.device
@@ -280,7 +271,7 @@ def ppr_hard_pool(
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"pool": result.pool, "count": result.count, "window": list(result.window), "params": params}
-        save_checkpoint(payload, path)  # atomic: temp file + rename
+        atomic_save(payload, path)  # atomic: temp file + rename
     return result
 
 
@@ -355,7 +346,7 @@ class PPRHardSampler:
         return f"PPRHardSampler({easy}, num_hard={self.num_hard}, window=[{lo}, {hi}))"
 
     @property
-    def per_row(self) -> bool:
+    def chunkable(self) -> bool:
         """True unless the easy negatives are shared by the batch."""
         return not self.shared
 

@@ -14,23 +14,8 @@ from torch import Tensor
 
 from recsys_pyg.data.graph import BipartiteGraph
 from recsys_pyg.samplers.negatives import Negatives
-
-
-def edge_keys(graph: BipartiteGraph) -> Tensor:
-    """``user * I + item`` of every training edge, ``(E,)``, sorted (the edges are sorted by user, then item)."""
-    return graph.user * graph.num_items + graph.item
-
-
-def is_positive(keys: Tensor, num_items: int, users: Tensor, items: Tensor) -> Tensor:
-    """Whether each ``(user, item)`` pair is a training edge; ``users`` and ``items`` broadcast.
-
-    One binary search per pair in the sorted :func:`edge_keys` ``keys``: no Python loop, no dense matrix.
-    """
-    query = users * num_items + items  # broadcast shape, e.g. (B, S) or (B, k)
-    if keys.numel() == 0:
-        return torch.zeros_like(query, dtype=torch.bool)
-    pos = torch.searchsorted(keys, query).clamp_max_(keys.numel() - 1)
-    return keys[pos] == query
+from recsys_pyg.samplers.pairs import edge_keys, is_positive
+from recsys_pyg.utils import positive_int
 
 
 class SharedSampler:
@@ -67,8 +52,7 @@ class SharedSampler:
         distribution: str = "uniform",
         beta: float = 0.75,
     ) -> None:
-        if int(num_negatives) != num_negatives or num_negatives <= 0:
-            raise ValueError(f"num_negatives must be a positive integer, got {num_negatives!r}")
+        positive_int("num_negatives", num_negatives)
         if distribution not in ("uniform", "popularity"):
             raise ValueError(f"distribution must be 'uniform' or 'popularity', got {distribution!r}")
         self.graph, self.num_negatives = graph, int(num_negatives)
@@ -93,7 +77,7 @@ class SharedSampler:
             raise ValueError("popularity sampling needs at least one item with training interactions")
         return weight / weight.sum()
 
-    per_row = False  # one set per batch: drawn batch by batch
+    chunkable = False  # one set per batch, masked for its rows: never drawn for many batches at once
 
     def sample(self, users: Tensor, pos_items: Tensor | None = None, epoch: int = 0) -> Negatives:
         """Shared negatives ``(S,)`` and the ``(B, S)`` mask of which count for each row."""

@@ -9,6 +9,7 @@ from torch import Tensor
 
 from recsys_pyg.data.graph import BipartiteGraph
 from recsys_pyg.samplers.negatives import Negatives
+from recsys_pyg.utils import positive_int
 
 
 class UniformSampler:
@@ -28,8 +29,7 @@ class UniformSampler:
     """
 
     def __init__(self, graph: BipartiteGraph, num_negatives: int = 1, generator: torch.Generator | None = None) -> None:
-        if int(num_negatives) != num_negatives or num_negatives <= 0:
-            raise ValueError(f"num_negatives must be a positive integer, got {num_negatives!r}")
+        positive_int("num_negatives", num_negatives)
         self.graph, self.num_negatives = graph, num_negatives
         full = graph.user_degree >= graph.num_items  # checked once here, not per batch (no device sync)
         if bool(full.any()):
@@ -45,7 +45,7 @@ class UniformSampler:
         rank = torch.arange(csr.nnz) - csr.indptr[user]
         return user * (self.graph.num_items + 1) + (csr.indices - rank)
 
-    per_row = True  # each row's negatives are its own: a run may draw many batches in one call
+    chunkable = True  # each row's negatives depend on that row alone: one call may serve many batches
 
     def sample(self, users: Tensor, pos_items: Tensor | None = None, epoch: int = 0) -> Negatives:
         """Negatives ``(B, k)`` for the batch's ``users`` ``(B,)``."""

@@ -1,0 +1,133 @@
+"""The contracts a piece must meet to plug into ``train.py``: read this page, not the training loop.
+
+Shapes: ``U`` users, ``I`` items, ``d`` embedding size, ``B`` positive (user, item) pairs in a
+batch, ``k`` negatives per positive, ``S`` negatives shared by a batch, ``h`` hard negatives per
+positive. Every index is a ``torch.long`` tensor on the run's device.
+
+Each piece is built by Hydra from its YAML (``conf/<group>/<name>.yaml``, ``_target_`` the class,
+``_partial_: true`` where run-time arguments follow), from numbers, never from a config object.
+``docs/extending.md`` walks through adding each one, with a test to copy.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+
+from recsys_pyg.data.graph import BipartiteGraph
+from recsys_pyg.samplers.negatives import Negatives
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A model trained by gradient steps; scored by the dot product of its user and item embeddings.
+
+    Built as ``Model(num_users=U, num_items=I, **numbers)`` (plus ``user_features`` /
+    ``item_features`` when its constructor names them and the dataset has them); an
+    ``nn.Module`` with ``reset_parameters()``.
+    """
+
+    def forward(
+        self, graph: BipartiteGraph, users: Tensor | None = None, items: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Embeddings ``(len(users), d)`` and ``(len(items), d)``; every user's / item's when ``None``.
+
+        Training calls it once per step with the batch's users ``(B,)`` and every item it scores
+        ``(B + B*k,)`` or ``(B + S,)`` (plus ``B*h`` hard negatives); evaluation calls it with
+        neither (in ``model.eval()`` mode, under ``torch.no_grad``) and scores ``U_emb @ I_emb.T``.
+        """
+        ...
+
+    def l2_penalty(self, users: Tensor, items: Tensor) -> Tensor:
+        """The model's own regulariser on the batch, a scalar; the step adds ``loss.l2_weight`` times it.
+
+        ``users`` ``(B,)``, ``items`` every item the step scored (as passed to ``forward``).
+        """
+        ...
+
+
+@runtime_checkable
+class AuxiliaryLoss(Protocol):
+    """Optional, on a :class:`Model`: a second loss term the step adds to the ranking loss as is
+    (the model carries its own weight), e.g. SimGCL's contrastive term between two noisy views.
+
+    Called after ``forward`` in the same step, so a model may reuse what that call computed.
+    """
+
+    def auxiliary_loss(self, graph: BipartiteGraph, users: Tensor, items: Tensor) -> Tensor:
+        """A scalar from the batch's users ``(B,)`` and positive items ``(B,)``."""
+        ...
+
+
+@runtime_checkable
+class FitModel(Protocol):
+    """A model with no gradient steps (closed form or counting: ItemKNN, EASE, GF-CF).
+
+    ``train.py`` calls ``fit`` once on the training graph instead of an epoch loop (no optimiser,
+    no sampler, no loss), then validates, tests and records it exactly like a trained model,
+    MostPop beside it. Marked by ``fit_only = True``; an ``nn.Module`` whose state (buffers)
+    holds what it scores with, so ``best.pt`` reloads it.
+    """
+
+    fit_only: bool
+
+    def fit(self, graph: BipartiteGraph) -> None:
+        """Compute the model from the training interactions."""
+        ...
+
+    def score(self, users: Tensor) -> Tensor:
+        """Scores of every item for ``users`` ``(C,)``: ``(C, I)``; training items are masked by the caller."""
+        ...
+
+
+@runtime_checkable
+class Sampler(Protocol):
+    """Negative items for each batch of positives.
+
+    Built as ``Sampler(graph=train_graph, generator=torch.Generator(run_device))`` (the generator is
+    seeded and saved by the run: draw every random number from it, on its device, for exact resume).
+
+    ``chunkable`` says whether one call may serve many batches: ``True`` only when each row's
+    negatives depend on that row alone (``items`` ``(B, k)``, ``mask`` ``None`` or ``(B, k)``,
+    ``hard`` ``(B, h)``). The loop then draws ``train.sample_batches`` batches per call and
+    slices rows. A sampler whose negatives depend on the batch (a shared set ``(S,)`` + mask
+    ``(B, S)``, the batch's other positives) must say ``False``; one declared chunkable that
+    returns a shared set, or the wrong number of rows, stops the run with an error naming it.
+    There is no default: a sampler without the attribute is refused.
+    """
+
+    chunkable: bool
+
+    def sample(self, users: Tensor, pos_items: Tensor, epoch: int) -> Negatives:
+        """Negatives for the positive pairs ``(users[b], pos_items[b])``, ``(B,)`` each; ``epoch`` is
+        1-based (curricula grow with it). Never returns a row user's training positive unmasked."""
+        ...
+
+
+@runtime_checkable
+class Loss(Protocol):
+    """A ranking loss: a scalar from positive scores ``pos`` ``(B,)``, negative scores ``neg``
+    ``(B, k + h)`` or ``(B, S + h)`` and ``mask`` (same shape as ``neg``, True where a negative
+    counts; ``None`` = all). ``l2_weight`` scales the model's :meth:`Model.l2_penalty`."""
+
+    l2_weight: float
+
+    def __call__(self, pos: Tensor, neg: Tensor, mask: Tensor | None = None) -> Tensor: ...
+
+
+def is_fit_only(model: torch.nn.Module) -> bool:
+    """Whether ``model`` is a :class:`FitModel` (fitted once, no gradient steps)."""
+    return bool(getattr(model, "fit_only", False))
+
+
+def check_sampler(sampler: object) -> bool:
+    """``sampler.chunkable``, refusing a sampler that does not declare it (see :class:`Sampler`)."""
+    chunkable = getattr(sampler, "chunkable", None)
+    if not isinstance(chunkable, bool):
+        raise TypeError(
+            f"{type(sampler).__name__} must declare `chunkable: bool` (True only if each row's negatives depend "
+            f"on that row alone, so one call may serve many batches); see recsys_pyg.contracts.Sampler"
+        )
+    return chunkable

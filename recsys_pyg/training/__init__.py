@@ -1,0 +1,19 @@
+"""The pieces ``train.py`` orchestrates: the parts of a run, its loop state, an epoch, a step."""
+
+from recsys_pyg.training.epoch import fit_epoch, train_epoch
+from recsys_pyg.training.hardness import HardnessMeter
+from recsys_pyg.training.parts import Parts, build_parts, check_config
+from recsys_pyg.training.state import LoopState
+from recsys_pyg.training.step import batch_scores, train_step
+
+__all__ = [
+    "HardnessMeter",
+    "LoopState",
+    "Parts",
+    "batch_scores",
+    "build_parts",
+    "check_config",
+    "fit_epoch",
+    "train_epoch",
+    "train_step",
+]
