@@ -129,6 +129,22 @@ class BipartiteGraph:
         return torch.bincount(self.item, minlength=self.num_items)
 
     @cached_property
+    def user_item_matrix(self) -> Tensor:
+        """The interaction matrix :math:`R`, sparse CSR ``(U, I)`` of ones (float32)."""
+        csr = self.user_items
+        return sparse_csr(csr.indptr, csr.indices, torch.ones_like(csr.indices, dtype=torch.float), (
+            self.num_users, self.num_items))
+
+    @cached_property
+    def item_user_matrix(self) -> Tensor:
+        r""":math:`R^\top`, sparse CSR ``(I, U)`` of ones (float32)."""
+        order = torch.argsort(self.item * self.num_users + self.user)  # by item, then user
+        crow = torch.zeros(self.num_items + 1, dtype=torch.long, device=self.item.device)
+        crow[1:] = torch.cumsum(self.item_degree, 0)
+        ones = torch.ones(self.num_edges, dtype=torch.float, device=self.item.device)
+        return sparse_csr(crow, self.user[order], ones, (self.num_items, self.num_users))
+
+    @cached_property
     def adj(self) -> Tensor:
         """Symmetric normalised adjacency, sparse CSR ``(N, N)``; see :func:`normalized_adjacency`."""
         return normalized_adjacency(self.user, self.item, self.num_users, self.num_items)

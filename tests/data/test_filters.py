@@ -6,7 +6,9 @@ from collections import Counter
 
 import pytest
 import torch
+from hydra.utils import instantiate
 
+from recsys_pyg.data import RecDataset
 from recsys_pyg.data.filters import k_core, min_user_interactions
 from recsys_pyg.data.interactions import Interactions
 
@@ -83,3 +85,12 @@ def test_min_user_interactions_reindexes_users_only() -> None:
     assert (out.num_users, out.num_items) == (2, 5)
     assert out.user_ids == ["c", "d"] and out.item_ids is None
     assert out.user.tolist() == [0, 0, 1, 1, 1] and out.item.tolist() == [0, 1, 0, 1, 2]
+
+
+def test_filters_from_the_config(cfg_factory):
+    cfg = cfg_factory("dataset.filters.user_core=30", "dataset.filters.item_core=30")
+    data: RecDataset = instantiate(cfg.dataset)
+    full = torch.cat([getattr(data.split, p).user for p in ("train", "val", "test")])
+    items = torch.cat([getattr(data.split, p).item for p in ("train", "val", "test")])
+    assert torch.bincount(full).min() >= 30 and torch.bincount(items).min() >= 30
+    assert data.num_users < 1000 and data.num_items < 1700

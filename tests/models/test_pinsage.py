@@ -1,37 +1,14 @@
-"""PinSAGE: the conv against its dense formula, the random walks against exact expectations, mini-batch vs full."""
+"""PinSAGE: mini-batch equals full inference, capped layers pool unbiased estimates, training beats MostPop."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from recsys_pyg.data import BipartiteGraph, make_synthetic
-from recsys_pyg.data.random_walk import importance_neighborhoods
-from recsys_pyg.models import PinSAGE, PinSAGEConv
+from recsys_pyg.models import PinSAGE
 from recsys_pyg.train import train
 from tests.test_train import SMALL
-
-
-def test_conv_equals_dense_formula_edge_list_and_sparse():
-    torch.manual_seed(0)
-    conv = PinSAGEConv((5, 4), hidden_channels=3, out_channels=6)
-    x_src, x_dst = torch.randn(7, 5), torch.randn(3, 4)
-    # target t pools sources with importance weights (rows sum to 1); target 2 has no neighbours
-    weights = torch.zeros(3, 7)
-    weights[0, [1, 4]] = torch.tensor([0.75, 0.25])
-    weights[1, [0, 2, 6]] = torch.tensor([0.5, 0.3, 0.2])
-    q = torch.relu(x_src @ conv.lin_q.weight.T + conv.lin_q.bias)  # (7, 3)
-    n = weights @ q  # (3, 3)
-    expected = F.normalize(torch.relu(torch.cat([x_dst, n], 1) @ conv.lin_w.weight.T + conv.lin_w.bias), dim=-1)
-    dst, src = weights.nonzero(as_tuple=True)
-    out_edges = conv((x_src, x_dst), torch.stack([src, dst]), weights[dst, src])
-    out_sparse = conv((x_src, x_dst), weights.to_sparse_csr())
-    assert torch.allclose(out_edges, expected, atol=1e-5)
-    assert torch.allclose(out_sparse, expected, atol=1e-5)
-    # parameter count: Q (5*3 + 3) + W ((4 + 3) * 6 + 6)
-    assert sum(p.numel() for p in conv.parameters()) == 5 * 3 + 3 + 7 * 6 + 6
-    assert repr(conv) == "PinSAGEConv((5, 4), 3, 6)"
 
 
 def tiny_graph() -> BipartiteGraph:
@@ -55,31 +32,17 @@ def expected_weights(graph: BipartiteGraph, side: str, walk_length: int) -> torc
     return visits / visits.sum(1, keepdim=True)
 
 
-@pytest.mark.parametrize("walk_length", [1, 3])
-def test_random_walk_visits_match_expectations(walk_length):
-    graph = tiny_graph()
-    nb = importance_neighborhoods(graph, num_walks=20000, walk_length=walk_length, top_t=4, seed=1)
-    for side, rows, offset in (("user", slice(0, 4), 0), ("item", slice(4, 9), 4)):
-        expected = expected_weights(graph, side, walk_length)
-        got = torch.zeros_like(expected)
-        index, weight = nb.index[rows] - offset, nb.weight[rows]
-        got.scatter_add_(1, index, weight)
-        assert torch.allclose(got, expected, atol=0.02), (side, got, expected)
+class _CaptureConv(torch.nn.Module):
+    """Stands in for a PinSAGEConv: records the pooling weights per (target, global neighbour)."""
 
+    def __init__(self, prev: list, out_dim: int) -> None:
+        super().__init__()
+        self.prev, self.out_dim, self.seen = prev, out_dim, []
 
-def test_neighbourhoods_are_same_side_and_never_self():
-    data = make_synthetic(300, 400, 6000, seed=2)
-    graph = BipartiteGraph(data.user, data.item, 300, 400)
-    nb = importance_neighborhoods(graph, num_walks=20, walk_length=2, top_t=8)
-    assert nb.index.shape == (700, 8)
-    node = torch.arange(700)[:, None].expand_as(nb.index)
-    real = nb.weight > 0
-    assert not (nb.index[real] == node[real]).any()
-    is_user = node < 300
-    assert ((nb.index < 300) == is_user)[real].all()
-    assert torch.allclose(nb.weight.sum(1)[real.any(1)], torch.ones(int(real.any(1).sum())))
-    assert (nb.weight[:, :-1] >= nb.weight[:, 1:]).all()  # most visited first
-    assert importance_neighborhoods(graph, num_walks=20, walk_length=2, top_t=8) is nb  # cached on the graph
+    def forward(self, x, edge_index, edge_weight):
+        src, dst = edge_index
+        self.seen.append((dst, self.prev[0][src], edge_weight))
+        return torch.zeros(x[1].shape[0], self.out_dim)
 
 
 def test_minibatch_equals_full_inference_and_features_count():
@@ -115,19 +78,6 @@ def test_pinsage_beats_mostpop(cfg_factory, loss):
     )
     assert results["val/recall@20"] > 1.3 * results["mostpop/val/recall@20"]
     assert results["test/recall@20"] > 1.2 * results["mostpop/test/recall@20"]
-
-
-class _CaptureConv(torch.nn.Module):
-    """Stands in for a PinSAGEConv: records the pooling weights per (target, global neighbour)."""
-
-    def __init__(self, prev: list, out_dim: int) -> None:
-        super().__init__()
-        self.prev, self.out_dim, self.seen = prev, out_dim, []
-
-    def forward(self, x, edge_index, edge_weight):
-        src, dst = edge_index
-        self.seen.append((dst, self.prev[0][src], edge_weight))
-        return torch.zeros(x[1].shape[0], self.out_dim)
 
 
 def test_capped_layer_pools_an_unbiased_estimate():

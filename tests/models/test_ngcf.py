@@ -1,17 +1,16 @@
+"""NGCF: the model against a dense implementation, node dropout, parameter count, training."""
+
 import copy
-import math
 import pickle
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from recsys_pyg.data import BipartiteGraph
-from recsys_pyg.models.mean_concat_conv import MeanConcatConv
 from recsys_pyg.models.ngcf import NGCF, undirected_edge_ids
 from recsys_pyg.models.ngcf_conv import NGCFConv
 from recsys_pyg.train import train
-from tests.test_graph import dense_normalized
+from tests.data.test_graph import dense_normalized
 from tests.test_train import SMALL
 
 
@@ -43,75 +42,6 @@ def dense_mean_concat(conv, x, a):
     return torch.relu(torch.cat([x, mean], 1) @ conv.lin.weight.T + conv.lin.bias)
 
 
-def test_ngcf_conv_equals_dense_formula_on_both_inputs():
-    g = small_graph()
-    x = torch.randn(g.num_nodes, 5)
-    dense = dense_normalized(g.user, g.item, 4, 5)
-    conv = NGCFConv(5, 3).eval()  # eval: no message dropout
-    expected = dense_ngcf_conv(conv, x, dense)
-    row, col = g.edge_index
-    out_sparse = conv(x, g.adj)
-    out_edges = conv(x, g.edge_index, dense[row, col])
-    assert torch.allclose(out_sparse, expected, atol=1e-5)
-    assert torch.allclose(out_edges, expected, atol=1e-5)
-    assert torch.allclose(out_sparse, out_edges, atol=1e-6)
-    # the isolated item keeps only its self-connection: LeakyReLU(W1 x + b1 + b2)
-    iso = x[8] @ conv.lin_sum.weight.T + conv.lin_sum.bias + conv.lin_bi.bias
-    assert torch.allclose(out_sparse[8], F.leaky_relu(iso, 0.2), atol=1e-6)
-    assert repr(conv) == "NGCFConv(5, 3, message_dropout=0.1)"
-
-
-def test_ngcf_conv_message_dropout_only_in_training():
-    g = small_graph()
-    x = torch.randn(g.num_nodes, 4)
-    conv = NGCFConv(4, 64, message_dropout=0.5)
-    assert torch.equal(conv.eval()(x, g.adj), conv(x, g.adj))
-    out = conv.train()(x, g.adj)
-    assert (out == 0).float().mean() > 0.3  # about half the outputs zeroed
-    with pytest.raises(ValueError, match="message_dropout must be in \\[0, 1\\)"):
-        NGCFConv(4, 4, message_dropout=1.0)
-
-
-@pytest.mark.parametrize("dropped", [False, True])
-def test_ngcf_conv_sparse_gradients_equal_dense_autograd(dropped):
-    g = small_graph()
-    adj = NGCF(4, 5, 4, node_dropout=0.4).dropped_adj(g) if dropped else g.adj
-    dense = adj.to_dense()
-    conv = NGCFConv(4, 3).eval()
-    x1 = torch.randn(g.num_nodes, 4, requires_grad=True)
-    x2 = x1.detach().clone().requires_grad_(True)
-    w = torch.randn(g.num_nodes, 3)
-    params = list(conv.parameters())
-    grads_sparse = torch.autograd.grad((conv(x1, adj) * w).sum(), [x1, *params])
-    grads_dense = torch.autograd.grad((dense_ngcf_conv(conv, x2, dense) * w).sum(), [x2, *params])
-    for a, b in zip(grads_sparse, grads_dense, strict=True):
-        assert torch.allclose(a, b, atol=1e-5)
-
-
-def test_mean_concat_conv_equals_dense_formula_on_both_inputs():
-    g = small_graph()
-    x = torch.randn(g.num_nodes, 5)
-    dense = dense_normalized(g.user, g.item, 4, 5)
-    conv = MeanConcatConv(5, 3)
-    expected = dense_mean_concat(conv, x, dense)
-    row, col = g.edge_index
-    out_sparse = conv(x, g.adj)
-    out_coo = conv(x, g.adj.to_sparse_coo())
-    out_edges = conv(x, g.edge_index)
-    out_weighted = conv(x, g.edge_index, dense[row, col])  # weights are ignored: an unweighted mean
-    for out in (out_sparse, out_coo, out_edges, out_weighted):
-        assert torch.allclose(out, expected, atol=1e-5)
-    assert torch.allclose(out_sparse[8], torch.relu(conv.lin.weight[:, :5] @ x[8] + conv.lin.bias), atol=1e-6)
-    # gradients through the sparse mean equal the dense ones
-    x1 = x.clone().requires_grad_(True)
-    x2 = x.clone().requires_grad_(True)
-    (conv(x1, g.adj) ** 2).sum().backward()
-    (dense_mean_concat(conv, x2, dense) ** 2).sum().backward()
-    assert torch.allclose(x1.grad, x2.grad, atol=1e-5)
-    assert repr(conv) == "MeanConcatConv(5, 3)"
-    assert sum(p.numel() for p in conv.parameters()) == 2 * 5 * 3 + 3
-
-
 def dense_ngcf(model, a):
     """The whole model in dense form: layers from the dense convs, L2-normalised, then combined."""
     x = model.embedding.weight
@@ -120,6 +50,16 @@ def dense_ngcf(model, a):
         x = dense_ngcf_conv(conv, x, a) if isinstance(conv, NGCFConv) else dense_mean_concat(conv, x, a)
         layers.append(x / x.norm(dim=1, keepdim=True).clamp(min=1e-12))
     return torch.cat(layers, 1) if model.combine == "concat" else torch.stack(layers).mean(0)
+
+
+NGCF_SMALL = [*SMALL, "optimizer.lr=0.01", "train.epochs=10", "train.num_threads=1"]
+
+
+@pytest.fixture
+def restore_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)  # train() sets the process-wide count from train.num_threads
 
 
 @pytest.mark.parametrize(
@@ -150,16 +90,6 @@ def test_parameter_count_matches_paper_formula():
     assert sum(p.numel() for p in model.parameters()) == (7 + 9) * 6 + per_layer
     assert model.out_dim == sum(dims)
     assert model(random_graph(7, 9, 30))[0].shape == (7, sum(dims))
-
-
-def test_xavier_initialisation_bounds():
-    model = NGCF(100, 300, embedding_dim=20, num_layers=1, hidden_dims=[10])
-    w = model.embedding.weight
-    assert w[:100].abs().max() <= math.sqrt(6 / 120) and w[100:].abs().max() <= math.sqrt(6 / 320)
-    assert w[:100].abs().max() > 0.8 * math.sqrt(6 / 120)  # uniform on the whole range, not a small normal
-    conv = model.convs[0]
-    assert conv.lin_sum.weight.abs().max() <= math.sqrt(6 / 30) and conv.lin_bi.bias.abs().max() <= math.sqrt(6 / 11)
-    assert conv.lin_sum.bias.abs().sum() > 0  # the code initialises biases too
 
 
 def test_l2_penalty_on_layer_zero_embeddings():
@@ -256,16 +186,6 @@ def test_ngcf_rejects_bad_arguments_and_repr():
 
 # NGCF learns faster per epoch than MF/LightGCN at SMALL's lr: 10 epochs at 0.01 land near 2x MostPop. One
 # thread: on a shared 2-core machine, two spinning torch threads ran the same job 5-7x slower.
-NGCF_SMALL = [*SMALL, "optimizer.lr=0.01", "train.epochs=10", "train.num_threads=1"]
-
-
-@pytest.fixture
-def restore_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)  # train() sets the process-wide count from train.num_threads
-
-
 def test_ngcf_training_beats_mostpop(cfg_factory, restore_threads):
     results = train(cfg_factory("model=ngcf", *NGCF_SMALL))
     assert results["val/recall@20"] > 1.4 * results["mostpop/val/recall@20"]

@@ -1,4 +1,4 @@
-"""Shared, popularity, PPR-hard and curriculum samplers: exactness, laws, PPR numerics, caching."""
+"""Personalised PageRank against dense power iteration and the closed form; the hard-negative pool and its cache."""
 
 import pytest
 import torch
@@ -9,7 +9,6 @@ from recsys_pyg.samplers.curriculum import CurriculumSampler
 from recsys_pyg.samplers.popularity import PopularitySampler
 from recsys_pyg.samplers.ppr import PPRHardSampler, personalized_pagerank, ppr_hard_pool, resolve_window
 from recsys_pyg.samplers.shared import SharedSampler
-from tests.test_sampler import dense_adversarial_graph
 
 PPR_SMALL = dict(window=(1, 10), pool_size=8, num_iterations=10)
 FACTORIES = {
@@ -47,69 +46,6 @@ def dense_ppr(mask: torch.Tensor, users: torch.Tensor, alpha: float, num_iterati
         for _ in range(num_iterations):
             p = alpha * restart + (1 - alpha) * walk.T @ p
     return p[num_users:].T  # (C, I)
-
-
-@pytest.mark.parametrize("name", list(FACTORIES))
-def test_never_returns_a_training_positive(name):
-    graph, mask = dense_adversarial_graph()
-    sampler = FACTORIES[name](graph, torch.Generator().manual_seed(1))
-    users = torch.arange(graph.num_users).repeat(40)
-    for epoch in range(1, 4):
-        neg = sampler.sample(users, None, epoch)
-        if neg.shared:
-            assert neg.items.dim() == 1 and neg.mask.shape == (users.numel(), neg.items.numel())
-            assert torch.equal(neg.mask, ~mask[users[:, None], neg.items[None, :]])  # False exactly at positives
-        else:
-            assert not mask[users[:, None], neg.items].any()
-        if neg.hard is not None:
-            assert not mask[users[:, None], neg.hard].any()
-            # users 0 and 1 have one non-positive, ranked 0: outside the window, so the uniform fallback
-            assert (neg.hard[users == 0] == 17).all() and (neg.hard[users == 1] == 39).all()
-    if name == "popularity":  # rejection fails for them almost surely: the uniform fallback answers
-        assert (neg.items[users == 0] == 17).all() and (neg.items[users == 1] == 39).all()
-
-
-def test_shared_negatives_are_one_set_masked_per_user():
-    graph, mask = random_graph(30, 50, 0.3)
-    sampler = SharedSampler(graph, 20, torch.Generator().manual_seed(0))
-    users = torch.tensor([0, 5, 5, 9])
-    first, second = sampler.sample(users), sampler.sample(users)
-    assert first.items.shape == (20,) and first.items.unique().numel() == 20  # one set, no repeats
-    assert torch.equal(first.full_mask(4), ~mask[users][:, first.items])
-    assert torch.equal(first.mask[1], first.mask[2])  # same user, same row
-    assert not torch.equal(first.items, second.items)  # a fresh set per batch
-    assert SharedSampler(graph, 500).sample(users).items.sort().values.tolist() == list(range(50))  # capped at I
-
-    cold = torch.cat([torch.arange(0, 20), torch.arange(0, 5)])  # items 20.. have degree 0
-    skewed = BipartiteGraph(torch.arange(25) % 7, cold, 7, 60)
-    pop = SharedSampler(skewed, 200, torch.Generator().manual_seed(0), distribution="popularity")
-    assert pop.sample(users[:1]).items.sort().values.tolist() == list(range(20))  # only items with degree > 0
-    with pytest.raises(ValueError, match="distribution"):
-        SharedSampler(graph, distribution="zipf")
-
-
-def test_popularity_sampler_follows_degree_power():
-    gen = torch.Generator().manual_seed(0)
-    num_items, beta = 40, 0.75
-    weight = torch.linspace(0.02, 0.9, num_items)  # item j chosen by each of 300 filler users w.p. weight[j]
-    fill = torch.rand(300, num_items, generator=gen) < weight
-    fill[0] = False
-    fill[0, [3, 20, 39]] = True  # the tested user: three positives
-    user, item = fill.nonzero(as_tuple=True)
-    graph = BipartiteGraph(user, item, 300, num_items)
-    sampler = PopularitySampler(graph, num_negatives=50, beta=beta, generator=torch.Generator().manual_seed(3))
-    draws = sampler.sample(torch.zeros(2000, dtype=torch.long)).items.flatten()  # 100k draws for user 0
-    counts = torch.bincount(draws, minlength=num_items).double()
-    free = ~fill[0]
-    assert counts[~free].sum() == 0
-
-    def chi2(law: torch.Tensor) -> float:
-        expected = draws.numel() * law[free] / law[free].sum()
-        return float(((counts[free] - expected) ** 2 / expected).sum())
-
-    dof = int(free.sum()) - 1  # 36; the statistic's mean is dof, its sd sqrt(2 dof) ~ 8.5
-    assert chi2((graph.item_degree.double() + 1) ** beta) < dof + 6 * (2 * dof) ** 0.5
-    assert chi2(torch.ones(num_items, dtype=torch.float64)) > 10 * dof  # the test can tell uniform apart
 
 
 @pytest.mark.parametrize("num_iterations", [1, 6, 7])
@@ -159,42 +95,6 @@ def test_resolve_window():
     for bad in [(10, 5), (1.5, 2), (-1, 3), (0.1,)]:
         with pytest.raises(ValueError, match="window"):
             resolve_window(bad, 100)
-
-
-def test_curriculum_follows_the_schedule():
-    graph, mask = random_graph(30, 50, 0.3)
-    sampler = CurriculumSampler(graph, torch.Generator().manual_seed(0), num_easy=2, max_hard=3, pace=2, **PPR_SMALL)
-    users = torch.arange(30)
-    expected = [0, 0, 0, 1, 1, 2, 2, 3, 3, 3, 3]  # epochs 0..10: min(3, (n - 1) // 2)
-    for epoch, h in enumerate(expected):
-        assert sampler.hard_count(epoch) == h
-        neg = sampler.sample(users, None, epoch)
-        assert neg.items.shape == (30, 2)
-        assert (neg.hard is None) if h == 0 else neg.hard.shape == (30, h)
-        assert neg.full_mask(30) is None or neg.full_mask(30).shape == (30, 2 + h)
-    pinsage = CurriculumSampler(graph, max_hard=6, **PPR_SMALL)
-    assert [pinsage.hard_count(n) for n in range(1, 10)] == [0, 1, 2, 3, 4, 5, 6, 6, 6]
-    fixed = PPRHardSampler(graph, num_hard=2, **PPR_SMALL)
-    assert all(fixed.hard_count(n) == 2 for n in range(1, 5))
-    assert fixed.sample(users, None, 1).hard.shape == (30, 2)
-
-
-@pytest.mark.parametrize("name", list(FACTORIES))
-def test_deterministic_under_a_seed(name):
-    graph, _ = random_graph(30, 50, 0.3)
-    users = torch.arange(30).repeat(3)
-
-    def run(seed):
-        sampler = FACTORIES[name](graph, torch.Generator().manual_seed(seed))
-        out = []
-        for epoch in (1, 2, 3):
-            neg = sampler.sample(users, None, epoch)
-            out += [t for t in (neg.items, neg.mask, neg.hard) if t is not None]
-        return out
-
-    a, b, c = run(7), run(7), run(8)
-    assert all(torch.equal(x, y) for x, y in zip(a, b))
-    assert not all(torch.equal(x, y) for x, y in zip(a, c))
 
 
 def test_pool_cache_is_reused_and_invalidated(tmp_path, monkeypatch):

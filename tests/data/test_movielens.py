@@ -11,7 +11,7 @@ import torch
 from recsys_pyg.data.download import DataFileError
 from recsys_pyg.data.movielens import load_ml1m, load_ml100k
 
-REAL_ML100K = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k"
+REAL_ML100K = Path(__file__).resolve().parents[3] / "shared" / "data" / "ml-100k"
 
 # raw user 7 rates only low (a cold user after thresholding); item 5 too.
 U_DATA = (

@@ -1,3 +1,5 @@
+"""The training graph: CSR rows, degrees, the normalised adjacency against its dense formula."""
+
 import torch
 
 from recsys_pyg.data import CSR, BipartiteGraph, normalized_adjacency

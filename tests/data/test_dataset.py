@@ -1,4 +1,4 @@
-"""Datasets through the configs: local copies, downloads, protocols, filters, the data command."""
+"""Datasets through the configs: local copies, downloads with checksums, the paper protocol, any CSV."""
 
 from __future__ import annotations
 
@@ -11,10 +11,8 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from recsys_pyg.data import Interactions, RecDataset
-from recsys_pyg.data.__main__ import main as data_main
+from recsys_pyg.data import RecDataset
 from recsys_pyg.data.report import check
-from recsys_pyg.data.split import Split, global_temporal_split, leave_one_out, random_split
 from recsys_pyg.train import train
 from tests.conftest import SHARED_DATA
 
@@ -33,6 +31,27 @@ def write_ml100k(folder: Path, num_users: int = 30, num_items: int = 40, seed: i
             lines.append(f"{u}\t{i + 1}\t{rating}\t{880000000 + u * 1000 + i}")
     (folder / "u.data").write_text("\n".join(lines) + "\n")
     return positives
+
+
+def make_zip(www: Path) -> str:
+    write_ml100k(www / "src" / "ml-100k")
+    archive = www / "ml-100k.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(www / "src" / "ml-100k" / "u.data", "ml-100k/u.data")
+    return hashlib.md5(archive.read_bytes()).hexdigest()
+
+
+def write_lightgcn_files(folder: Path) -> None:
+    folder.mkdir(parents=True)
+    gen = torch.Generator().manual_seed(1)
+    train_lines, test_lines = [], []
+    for u in range(40):
+        items = torch.randperm(30, generator=gen)[:10].tolist()
+        train_lines.append(" ".join(map(str, [u, *items[:7]])))
+        test_lines.append(" ".join(map(str, [u, *items[7:]])))
+    train_lines.append("40")  # a user with no items: accepted
+    (folder / "train.txt").write_text("\n".join(train_lines))  # no trailing newline
+    (folder / "test.txt").write_text("\n".join(test_lines) + "\n")
 
 
 def test_ml100k_from_a_local_copy(cfg_factory, tmp_path):
@@ -76,14 +95,6 @@ def test_graph_models_beat_mostpop_on_real_ml100k(cfg_factory, tmp_path, model):
     assert results["test/recall@20"] > 1.3 * results["mostpop/test/recall@20"]
 
 
-def make_zip(www: Path) -> str:
-    write_ml100k(www / "src" / "ml-100k")
-    archive = www / "ml-100k.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
-        zf.write(www / "src" / "ml-100k" / "u.data", "ml-100k/u.data")
-    return hashlib.md5(archive.read_bytes()).hexdigest()
-
-
 def test_download_verify_extract_and_reuse(cfg_factory, tmp_path, http_root):
     base, www = http_root
     md5 = make_zip(www)
@@ -117,19 +128,6 @@ def test_checksum_mismatch_and_offline_errors(cfg_factory, tmp_path, http_root):
     with pytest.raises(Exception, match="could not download .*dataset.path=") as err:
         instantiate(offline.dataset)
     assert str(tmp_path / "b" / "ml100k" / "ml-100k.zip") in str(err.value)
-
-
-def write_lightgcn_files(folder: Path) -> None:
-    folder.mkdir(parents=True)
-    gen = torch.Generator().manual_seed(1)
-    train_lines, test_lines = [], []
-    for u in range(40):
-        items = torch.randperm(30, generator=gen)[:10].tolist()
-        train_lines.append(" ".join(map(str, [u, *items[:7]])))
-        test_lines.append(" ".join(map(str, [u, *items[7:]])))
-    train_lines.append("40")  # a user with no items: accepted
-    (folder / "train.txt").write_text("\n".join(train_lines))  # no trailing newline
-    (folder / "test.txt").write_text("\n".join(test_lines) + "\n")
 
 
 def test_given_split_and_the_paper_protocol(cfg_factory, tmp_path):
@@ -170,76 +168,3 @@ def test_any_csv_with_string_ids(cfg_factory, tmp_path):
     assert recorded["split"]["_target_"].endswith("temporal_split") and recorded["source"]["time_col"] == "timestamp"
 
 
-def events(num_users=40, per_user=10, seed=0) -> Interactions:
-    gen = torch.Generator().manual_seed(seed)
-    user = torch.arange(num_users).repeat_interleave(per_user)
-    item = torch.stack([torch.randperm(50, generator=gen)[:per_user] for _ in range(num_users)]).flatten()
-    time = torch.randint(0, 10_000, (num_users * per_user,), generator=gen)
-    return Interactions(user, item, num_users, 50, timestamp=time)
-
-
-def pairs(part: Interactions) -> set:
-    return set(zip(part.user.tolist(), part.item.tolist()))
-
-
-def assert_disjoint(split: Split, total: int) -> None:
-    parts = [pairs(split.train), pairs(split.val), pairs(split.test)]
-    assert not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
-    assert sum(len(p) for p in parts) == total
-
-
-def test_random_and_leave_one_out_protocols():
-    data = events()
-    split = random_split(data, 0.1, 0.3, seed=4)
-    assert_disjoint(split, len(data))
-    assert torch.bincount(split.test.user, minlength=40).tolist() == [3] * 40
-    assert not torch.equal(split.test.item, random_split(data, 0.1, 0.3, seed=5).test.item)
-    loo = leave_one_out(data, mode="last")
-    assert_disjoint(loo, len(data))
-    assert torch.bincount(loo.test.user, minlength=40).tolist() == [1] * 40
-    for u in range(40):  # the test event is the user's latest, the validation event the one before
-        t = data.timestamp[data.user == u].sort().values
-        assert loo.test.timestamp[loo.test.user == u].item() == t[-1]
-        assert loo.val.timestamp[loo.val.user == u].item() == t[-2]
-    assert len(leave_one_out(data, mode="random", validation=False).val) == 0
-    with pytest.raises(ValueError, match="mode must be"):
-        leave_one_out(data, mode="first")
-
-
-def test_global_temporal_split_and_cold_start():
-    data = events()
-    split = global_temporal_split(data, val_fraction=0.1, test_fraction=0.2)
-    assert_disjoint(split, len(data))
-    assert (
-        split.train.timestamp.max()
-        < split.val.timestamp.min()
-        <= split.val.timestamp.max()
-        < split.test.timestamp.min()
-    )
-    assert abs(len(split.test) - 0.2 * len(data)) <= 5
-    late = Interactions(torch.tensor([0, 0, 1]), torch.tensor([0, 1, 2]), 2, 3, timestamp=torch.tensor([1, 2, 9]))
-    cut = global_temporal_split(late, 0.0, 0.0, test_cutoff=5)
-    assert cut.cold_start("test").tolist() == [1]
-
-
-def test_filters_from_the_config(cfg_factory):
-    cfg = cfg_factory("dataset.filters.user_core=30", "dataset.filters.item_core=30")
-    data: RecDataset = instantiate(cfg.dataset)
-    full = torch.cat([getattr(data.split, p).user for p in ("train", "val", "test")])
-    items = torch.cat([getattr(data.split, p).item for p in ("train", "val", "test")])
-    assert torch.bincount(full).min() >= 30 and torch.bincount(items).min() >= 30
-    assert data.num_users < 1000 and data.num_items < 1700
-
-
-def test_data_command_reports_and_checks(capsys):
-    assert (
-        data_main(["dataset.source.num_users=50", "dataset.source.num_items=60", "dataset.source.num_interactions=600"])
-        == 0
-    )
-    out = capsys.readouterr().out
-    assert "50 users x 60 items" in out and "checks passed" in out and "| test |" in out
-    data = instantiate(
-        __import__("tests.conftest", fromlist=["make_cfg"]).make_cfg(["debug=default"], Path("/tmp")).dataset
-    )
-    leaked = Split(data.split.train, data.split.val, data.split.train.subset(torch.arange(3)))
-    assert any("in both train and test" in p for p in check(RecDataset("x", leaked)))

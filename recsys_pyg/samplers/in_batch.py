@@ -1,0 +1,53 @@
+"""In-batch negatives: the batch's other positive items, shared by every row (no draws at all).
+
+Reference: the "in-batch" softmax of two-tower retrieval (Yi et al., "Sampling-Bias-Corrected
+Neural Modeling for Large Corpus Item Recommendations", RecSys 2019).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import torch
+from torch import Tensor
+
+from recsys_pyg.data.graph import BipartiteGraph
+from recsys_pyg.samplers.negatives import Negatives
+from recsys_pyg.samplers.pairs import edge_keys, is_positive
+
+
+class InBatchSampler:
+    r"""The batch's positive items as one shared negative set, each row's own positives masked.
+
+    For a batch of pairs :math:`(u_b, i_b)`, row :math:`b` is contrasted with every
+    :math:`i_j` that is not one of :math:`u_b`'s training items (so never with its own positive
+    :math:`i_b`, nor with another of its positives that happens to be in the batch). Items are
+    drawn in proportion to their training degree, as the batch itself is: pair with
+    ``loss=softmax`` for the popularity-corrected in-batch softmax of two-tower retrieval.
+
+    Args:
+        graph: the training graph.
+        generator: unused (no random draws); accepted so every sampler is built alike.
+
+    Shapes:
+        - **sample:** users ``(B,)``, pos_items ``(B,)`` -> ``Negatives(items=(B,), mask=(B, B))``
+    """
+
+    chunkable = False  # the negatives are the batch's own items: never drawn for many batches at once
+
+    def __init__(self, graph: BipartiteGraph, generator: torch.Generator | None = None) -> None:
+        self.graph = graph
+
+    def __repr__(self) -> str:
+        return "InBatchSampler()"
+
+    @cached_property
+    def _keys(self) -> Tensor:
+        return edge_keys(self.graph)  # (E,)
+
+    def sample(self, users: Tensor, pos_items: Tensor, epoch: int = 0) -> Negatives:
+        """The batch's items ``(B,)`` and the ``(B, B)`` mask, False where the item is the row user's positive."""
+        if pos_items is None or pos_items.shape != users.shape:
+            raise ValueError("InBatchSampler needs the batch's positive items, one per user")
+        mask = ~is_positive(self._keys, self.graph.num_items, users[:, None], pos_items[None, :])  # (B, B)
+        return Negatives(items=pos_items, mask=mask)
