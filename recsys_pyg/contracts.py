@@ -110,7 +110,15 @@ class Sampler(Protocol):
 class Loss(Protocol):
     """A ranking loss: a scalar from positive scores ``pos`` ``(B,)``, negative scores ``neg``
     ``(B, k + h)`` or ``(B, S + h)`` and ``mask`` (same shape as ``neg``, True where a negative
-    counts; ``None`` = all). ``l2_weight`` scales the model's :meth:`Model.l2_penalty`."""
+    counts; ``None`` = all). ``l2_weight`` scales the model's :meth:`Model.l2_penalty`.
+
+    Optional attributes:
+        similarity: ``"dot"`` (default) or ``"cosine"``: the scores are cosines of the embeddings,
+            in training and in evaluation alike (SimpleX's CCL).
+        embedding_loss(user_emb (B, d), pos_emb (B, d)) -> scalar: used instead of ``__call__``
+            for a loss of the embeddings themselves, not of scores (DirectAU's alignment and
+            uniformity); negatives are then not needed.
+    """
 
     l2_weight: float
 
@@ -120,6 +128,14 @@ class Loss(Protocol):
 def is_fit_only(model: torch.nn.Module) -> bool:
     """Whether ``model`` is a :class:`FitModel` (fitted once, no gradient steps)."""
     return bool(getattr(model, "fit_only", False))
+
+
+def uses_cosine(criterion: object) -> bool:
+    """Whether ``criterion`` scores by cosine similarity (see :class:`Loss`)."""
+    similarity = getattr(criterion, "similarity", "dot")
+    if similarity not in ("dot", "cosine"):
+        raise ValueError(f"{type(criterion).__name__}.similarity must be 'dot' or 'cosine', got {similarity!r}")
+    return similarity == "cosine"
 
 
 def check_sampler(sampler: object) -> bool:

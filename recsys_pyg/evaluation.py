@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from recsys_pyg.contracts import is_fit_only
@@ -135,14 +136,22 @@ def targets(data: RecDataset, part: str) -> tuple[CSR, list[CSR]]:
 
 @torch.no_grad()
 def evaluate_model(
-    model: torch.nn.Module, data: RecDataset, graph: BipartiteGraph, evaluator: Evaluator, part: str
+    model: torch.nn.Module,
+    data: RecDataset,
+    graph: BipartiteGraph,
+    evaluator: Evaluator,
+    part: str,
+    cosine: bool = False,
 ) -> dict[str, float]:
     """Full-ranking metrics of ``model`` on ``part`` (``val`` or ``test``): a fit-only model by its
-    ``score``, any other by the dot product of its embeddings."""
+    ``score``, any other by the dot product of its embeddings (their cosine when ``cosine``)."""
     model.eval()
     if is_fit_only(model):
-        return evaluator.evaluate_scores(model.score, *targets(data, part), device=graph.user.device)  # type: ignore[attr-defined]
+        device = graph.user.device
+        return evaluator.evaluate_scores(model.score, *targets(data, part), device=device)  # type: ignore[attr-defined]
     user_emb, item_emb = model(graph)
+    if cosine:  # ranking by cosine = ranking by the dot product with unit-norm items
+        item_emb = F.normalize(item_emb, dim=-1)
     return evaluator.evaluate(user_emb, item_emb, *targets(data, part))
 
 

@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from recsys_pyg.checkpoint import resolve_checkpoint, restore, save_resumable
-from recsys_pyg.contracts import is_fit_only
+from recsys_pyg.contracts import is_fit_only, uses_cosine
 from recsys_pyg.data.table import save_id_maps
 from recsys_pyg.evaluation import evaluate_model, mostpop
 from recsys_pyg.io import atomic_save
@@ -115,7 +115,7 @@ def validate(
     parts: Parts, state: LoopState, cfg: DictConfig, recorder: Recorder, epoch_metrics: dict[str, float]
 ) -> dict[str, float]:
     """Validation metrics at ``state.epoch``; a new best is kept (and written to ``checkpoints/best.pt``)."""
-    val = prefixed(evaluate_model(parts.model, parts.data, parts.graph, parts.evaluator, "val"), "val")
+    val = prefixed(evaluate_part(parts, "val"), "val")
     monitor = str(cfg.train.monitor)
     if state.observe(val, monitor, parts.model) and cfg.train.save_checkpoint:
         best = {"model": state.best_state, "epoch": state.epoch, monitor: state.best, "config": recorder.config}
@@ -131,7 +131,7 @@ def validate(
 def test(parts: Parts, state: LoopState, recorder: Recorder) -> dict[str, float]:
     """Test the best-by-validation weights; write the summary and close the record."""
     parts.model.load_state_dict(state.best_state)
-    result = prefixed(evaluate_model(parts.model, parts.data, parts.graph, parts.evaluator, "test"), "test")
+    result = prefixed(evaluate_part(parts, "test"), "test")
     recorder.log(result, step=state.epoch)
     results = {
         **state.best_val,
@@ -145,6 +145,12 @@ def test(parts: Parts, state: LoopState, recorder: Recorder) -> dict[str, float]
     recorder.finish()
     log.info("results in %s\n%s", recorder.dir, results_table(results, parts.evaluator.ks))
     return results
+
+
+def evaluate_part(parts: Parts, part: str) -> dict[str, float]:
+    """Full-ranking metrics on ``part``, scored as the run's loss trains (dot product or cosine)."""
+    cosine = parts.criterion is not None and uses_cosine(parts.criterion)
+    return evaluate_model(parts.model, parts.data, parts.graph, parts.evaluator, part, cosine=cosine)
 
 
 def prefixed(metrics: dict[str, float], prefix: str) -> dict[str, float]:
