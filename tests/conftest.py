@@ -9,9 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
+
+from recsys_pyg.models import propagation
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -25,6 +28,20 @@ def make_cfg(overrides: list[str], output_dir: Path) -> DictConfig:
     with open_dict(cfg):
         cfg.paths.output_dir = str(output_dir)
     return cfg
+
+
+@pytest.fixture(autouse=True)
+def isolate_process_state() -> Iterator[None]:
+    """Restore what a test may change for the whole process, so no result depends on test order:
+    torch's thread count (``train.num_threads``), the spmm backend a run selected, torch's global
+    random state and the determinism flag."""
+    threads, backend = torch.get_num_threads(), propagation.get_backend()
+    rng, deterministic = torch.get_rng_state(), torch.are_deterministic_algorithms_enabled()
+    yield
+    torch.set_num_threads(threads)
+    propagation.set_backend(backend)
+    torch.set_rng_state(rng)
+    torch.use_deterministic_algorithms(deterministic)
 
 
 @pytest.fixture

@@ -4,10 +4,12 @@ import pytest
 import torch
 from hydra.errors import MissingConfigException
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from recsys_pyg.data import RecDataset
 from recsys_pyg.train import train
 from recsys_pyg.training import check_config
+from recsys_pyg.utils import flatten
 from tests.conftest import CONF
 
 TINY = ["dataset.source.num_users=60", "dataset.source.num_items=80", "dataset.source.num_interactions=900"]
@@ -51,8 +53,21 @@ def test_every_group_option_composes_and_instantiates(cfg_factory, group, option
     "preset", [f"experiment={o}" for o in options("experiment")] + [f"debug={o}" for o in options("debug")]
 )
 def test_presets_compose(cfg_factory, preset):
+    """Each preset composes into a valid config that holds every value the preset file sets."""
     cfg = cfg_factory(preset)
     check_config(cfg)
+    group, name = preset.split("=")
+    spec = OmegaConf.load(Path(CONF) / group / f"{name}.yaml")
+    for entry in spec.get("defaults", []):
+        for key, option in entry.items():  # e.g. "override /model": "lightgcn"
+            chosen = key.split("/", 1)[1]
+            want = OmegaConf.load(Path(CONF) / chosen / f"{option}.yaml").get("_target_")
+            assert OmegaConf.select(cfg, chosen.replace("/", "."))._target_ == want, (preset, chosen)
+    values = flatten(OmegaConf.to_container(spec, resolve=False))
+    values = {k: v for k, v in values.items() if not k.startswith("defaults")}
+    assert values, f"{preset} sets nothing"
+    for key, value in values.items():
+        assert OmegaConf.select(cfg, key) == value, (preset, key)
 
 
 def test_unknown_names_list_the_valid_ones(cfg_factory):

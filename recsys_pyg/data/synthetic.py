@@ -118,9 +118,3 @@ def make_synthetic(
         num_items=num_items,
         timestamp=timestamp[perm].long(),
     )
-
-
-def describe(data: Interactions) -> str:
-    """One line of the sizes that matter."""
-    density = len(data) / (data.num_users * data.num_items)
-    return f"{data.num_users} users x {data.num_items} items, {len(data)} interactions (density {density:.4f})"

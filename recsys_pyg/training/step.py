@@ -74,7 +74,7 @@ def train_step(
 
     loss = ranking loss (of the scores, or of the embeddings for a loss with ``embedding_loss``)
     + ``l2_weight`` * the model's L2 + the model's auxiliary loss, if it has one.
-    Nothing here reads a value back from the device (``tests/training/test_no_sync.py`` checks it
+    Nothing here reads a value back from the device (``tests/training/test_step.py`` checks it
     for full-graph models), so on a GPU batches queue without waiting.
     """
     scored = batch_scores(model, graph, users, pos, neg, cosine=uses_cosine(criterion))

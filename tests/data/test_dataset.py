@@ -166,5 +166,3 @@ def test_any_csv_with_string_ids(cfg_factory, tmp_path):
     assert users[:3] == ["u0", "u1", "u2"] and len(users) == 25
     recorded = json.loads((out / "config.json").read_text())["dataset"]
     assert recorded["split"]["_target_"].endswith("temporal_split") and recorded["source"]["time_col"] == "timestamp"
-
-

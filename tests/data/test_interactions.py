@@ -6,10 +6,6 @@ import torch
 from recsys_pyg.data import Interactions, prepare_dataset, temporal_split
 
 
-def pair_keys(part: Interactions) -> set[tuple[int, int]]:
-    return set(zip(part.user.tolist(), part.item.tolist()))
-
-
 def test_interactions_validation_and_dedup():
     with pytest.raises(ValueError, match="item index out of range"):
         Interactions(torch.tensor([0]), torch.tensor([3]), 1, 3)

@@ -30,19 +30,6 @@ def expected_weights(graph: BipartiteGraph, side: str, walk_length: int) -> torc
     return visits / visits.sum(1, keepdim=True)
 
 
-class _CaptureConv(torch.nn.Module):
-    """Stands in for a PinSAGEConv: records the pooling weights per (target, global neighbour)."""
-
-    def __init__(self, prev: list, out_dim: int) -> None:
-        super().__init__()
-        self.prev, self.out_dim, self.seen = prev, out_dim, []
-
-    def forward(self, x, edge_index, edge_weight):
-        src, dst = edge_index
-        self.seen.append((dst, self.prev[0][src], edge_weight))
-        return torch.zeros(x[1].shape[0], self.out_dim)
-
-
 @pytest.mark.parametrize("walk_length", [1, 3])
 def test_random_walk_visits_match_expectations(walk_length):
     graph = tiny_graph()
@@ -68,5 +55,3 @@ def test_neighbourhoods_are_same_side_and_never_self():
     assert torch.allclose(nb.weight.sum(1)[real.any(1)], torch.ones(int(real.any(1).sum())))
     assert (nb.weight[:, :-1] >= nb.weight[:, 1:]).all()  # most visited first
     assert importance_neighborhoods(graph, num_walks=20, walk_length=2, top_t=8) is nb  # cached on the graph
-
-

@@ -43,8 +43,6 @@ def test_split_keeps_single_event_users_in_train_and_checks_fractions():
         temporal_split(data, 0.5, 0.5)
 
 
-
-
 def events(num_users=40, per_user=10, seed=0) -> Interactions:
     gen = torch.Generator().manual_seed(seed)
     user = torch.arange(num_users).repeat_interleave(per_user)
@@ -95,5 +93,3 @@ def test_global_temporal_split_and_cold_start():
     late = Interactions(torch.tensor([0, 0, 1]), torch.tensor([0, 1, 2]), 2, 3, timestamp=torch.tensor([1, 2, 9]))
     cut = global_temporal_split(late, 0.0, 0.0, test_cutoff=5)
     assert cut.cold_start("test").tolist() == [1]
-
-

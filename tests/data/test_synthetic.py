@@ -35,5 +35,3 @@ def test_synthetic_rejects_impossible_sizes():
         make_synthetic(100, 50, 10)
     with pytest.raises(ValueError, match="num_users > 0"):
         make_synthetic(0, 50, 10)
-
-

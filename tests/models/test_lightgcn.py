@@ -1,6 +1,5 @@
 """LightGCN: the layer combination, its L2 penalty, size checks and repr."""
 
-
 import pytest
 import torch
 
@@ -49,5 +48,3 @@ def test_models_reject_bad_sizes_and_repr():
     assert repr(LightGCN(5, 7, 8, 2)) == "LightGCN(5, 7, embedding_dim=8, num_layers=2)"
     assert repr(MF(5, 7, 8)) == "MF(5, 7, embedding_dim=8)"
     assert sum(p.numel() for p in LightGCN(5, 7, 8, 2).parameters()) == (5 + 7) * 8
-
-

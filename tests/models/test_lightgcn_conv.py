@@ -1,6 +1,5 @@
 """LightGCNConv against its dense formula, on an edge list and on a sparse adjacency."""
 
-
 import torch
 
 from recsys_pyg.data import BipartiteGraph
@@ -26,5 +25,3 @@ def test_conv_equals_dense_formula_on_both_inputs():
     assert torch.allclose(out_sparse, dense @ x, atol=1e-6)
     assert torch.allclose(out_edges, dense @ x, atol=1e-6)
     assert repr(conv) == "LightGCNConv()"
-
-

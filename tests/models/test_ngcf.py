@@ -55,13 +55,6 @@ def dense_ngcf(model, a):
 NGCF_SMALL = [*SMALL, "optimizer.lr=0.01", "train.epochs=10", "train.num_threads=1"]
 
 
-@pytest.fixture
-def restore_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)  # train() sets the process-wide count from train.num_threads
-
-
 @pytest.mark.parametrize(
     "kwargs, out_dim",
     [
@@ -186,7 +179,7 @@ def test_ngcf_rejects_bad_arguments_and_repr():
 
 # NGCF learns faster per epoch than MF/LightGCN at SMALL's lr: 10 epochs at 0.01 land near 2x MostPop. One
 # thread: on a shared 2-core machine, two spinning torch threads ran the same job 5-7x slower.
-def test_ngcf_training_beats_mostpop(cfg_factory, restore_threads):
+def test_ngcf_training_beats_mostpop(cfg_factory):
     results = train(cfg_factory("model=ngcf", *NGCF_SMALL))
     assert results["val/recall@20"] > 1.4 * results["mostpop/val/recall@20"]
     assert results["test/recall@20"] > 1.3 * results["mostpop/test/recall@20"]
@@ -199,6 +192,6 @@ def test_ngcf_training_beats_mostpop(cfg_factory, restore_threads):
         ["model.layer=mean_concat", "model.combine=mean", "model.num_layers=2"],
     ],
 )
-def test_ngcf_variants_run(cfg_factory, restore_threads, overrides):
+def test_ngcf_variants_run(cfg_factory, overrides):
     results = train(cfg_factory("model=ngcf", "debug=default", "train.num_threads=1", *overrides))
     assert 0 < results["test/recall@20"] <= 1 and results["epochs"] == 2

@@ -10,7 +10,6 @@ from recsys_pyg.data import BipartiteGraph
 from recsys_pyg.models.ngcf import NGCF
 from recsys_pyg.models.ngcf_conv import NGCFConv
 from tests.data.test_graph import dense_normalized
-from tests.test_train import SMALL
 
 
 def small_graph():
@@ -20,45 +19,11 @@ def small_graph():
     return BipartiteGraph(user, item, 4, 5)
 
 
-def random_graph(num_users=200, num_items=300, num_edges=6000, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    user = torch.randint(num_users, (num_edges,), generator=gen)
-    item = torch.randint(num_items, (num_edges,), generator=gen)
-    return BipartiteGraph(user, item, num_users, num_items)
-
-
 def dense_ngcf_conv(conv, x, a):
     """NGCF's Eq. (3)-(4) written with dense matrices: LeakyReLU(W1 (x + A x) + b1 + W2 ((A x) * x) + b2)."""
     side = a @ x
     out = (x + side) @ conv.lin_sum.weight.T + conv.lin_sum.bias + (side * x) @ conv.lin_bi.weight.T + conv.lin_bi.bias
     return torch.where(out > 0, out, 0.2 * out)
-
-
-def dense_mean_concat(conv, x, a):
-    """ReLU(W [x || mean of the neighbours] + b) with a dense 0/1 adjacency; isolated nodes get a zero mean."""
-    pattern = (a != 0).float()
-    mean = pattern @ x / pattern.sum(1, keepdim=True).clamp(min=1)
-    return torch.relu(torch.cat([x, mean], 1) @ conv.lin.weight.T + conv.lin.bias)
-
-
-def dense_ngcf(model, a):
-    """The whole model in dense form: layers from the dense convs, L2-normalised, then combined."""
-    x = model.embedding.weight
-    layers = [x]
-    for conv in model.convs:
-        x = dense_ngcf_conv(conv, x, a) if isinstance(conv, NGCFConv) else dense_mean_concat(conv, x, a)
-        layers.append(x / x.norm(dim=1, keepdim=True).clamp(min=1e-12))
-    return torch.cat(layers, 1) if model.combine == "concat" else torch.stack(layers).mean(0)
-
-
-NGCF_SMALL = [*SMALL, "optimizer.lr=0.01", "train.epochs=10", "train.num_threads=1"]
-
-
-@pytest.fixture
-def restore_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)  # train() sets the process-wide count from train.num_threads
 
 
 def test_ngcf_conv_equals_dense_formula_on_both_inputs():
@@ -114,5 +79,3 @@ def test_xavier_initialisation_bounds():
     conv = model.convs[0]
     assert conv.lin_sum.weight.abs().max() <= math.sqrt(6 / 30) and conv.lin_bi.bias.abs().max() <= math.sqrt(6 / 11)
     assert conv.lin_sum.bias.abs().sum() > 0  # the code initialises biases too
-
-

@@ -11,27 +11,6 @@ from recsys_pyg.train import train
 from tests.test_train import SMALL
 
 
-def tiny_graph() -> BipartiteGraph:
-    # users 0..3, items 0..4
-    user = torch.tensor([0, 0, 1, 1, 1, 2, 2, 3, 3])
-    item = torch.tensor([0, 1, 1, 2, 3, 3, 4, 0, 4])
-    return BipartiteGraph(user, item, 4, 5)
-
-
-def expected_weights(graph: BipartiteGraph, side: str, walk_length: int) -> torch.Tensor:
-    """Exact expected visit frequencies of same-side nodes (start excluded), normalised per row."""
-    a = torch.zeros(graph.num_users, graph.num_items)
-    a[graph.user, graph.item] = 1
-    if side == "item":
-        a = a.T
-    p_out = a / a.sum(1, keepdim=True)
-    p_back = a.T / a.T.sum(1, keepdim=True)
-    two_hop = p_out @ p_back  # (n, n)
-    visits = sum(torch.linalg.matrix_power(two_hop, s) for s in range(1, walk_length + 1))
-    visits.fill_diagonal_(0)
-    return visits / visits.sum(1, keepdim=True)
-
-
 class _CaptureConv(torch.nn.Module):
     """Stands in for a PinSAGEConv: records the pooling weights per (target, global neighbour)."""
 

@@ -5,42 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from recsys_pyg.data import BipartiteGraph
 from recsys_pyg.models import PinSAGEConv
-
-
-def tiny_graph() -> BipartiteGraph:
-    # users 0..3, items 0..4
-    user = torch.tensor([0, 0, 1, 1, 1, 2, 2, 3, 3])
-    item = torch.tensor([0, 1, 1, 2, 3, 3, 4, 0, 4])
-    return BipartiteGraph(user, item, 4, 5)
-
-
-def expected_weights(graph: BipartiteGraph, side: str, walk_length: int) -> torch.Tensor:
-    """Exact expected visit frequencies of same-side nodes (start excluded), normalised per row."""
-    a = torch.zeros(graph.num_users, graph.num_items)
-    a[graph.user, graph.item] = 1
-    if side == "item":
-        a = a.T
-    p_out = a / a.sum(1, keepdim=True)
-    p_back = a.T / a.T.sum(1, keepdim=True)
-    two_hop = p_out @ p_back  # (n, n)
-    visits = sum(torch.linalg.matrix_power(two_hop, s) for s in range(1, walk_length + 1))
-    visits.fill_diagonal_(0)
-    return visits / visits.sum(1, keepdim=True)
-
-
-class _CaptureConv(torch.nn.Module):
-    """Stands in for a PinSAGEConv: records the pooling weights per (target, global neighbour)."""
-
-    def __init__(self, prev: list, out_dim: int) -> None:
-        super().__init__()
-        self.prev, self.out_dim, self.seen = prev, out_dim, []
-
-    def forward(self, x, edge_index, edge_weight):
-        src, dst = edge_index
-        self.seen.append((dst, self.prev[0][src], edge_weight))
-        return torch.zeros(x[1].shape[0], self.out_dim)
 
 
 def test_conv_equals_dense_formula_edge_list_and_sparse():
@@ -62,5 +27,3 @@ def test_conv_equals_dense_formula_edge_list_and_sparse():
     # parameter count: Q (5*3 + 3) + W ((4 + 3) * 6 + 6)
     assert sum(p.numel() for p in conv.parameters()) == 5 * 3 + 3 + 7 * 6 + 6
     assert repr(conv) == "PinSAGEConv((5, 4), 3, 6)"
-
-

@@ -5,6 +5,7 @@ import torch
 
 from recsys_pyg.data import BipartiteGraph
 from recsys_pyg.samplers.curriculum import CurriculumSampler
+from recsys_pyg.samplers.in_batch import InBatchSampler
 from recsys_pyg.samplers.popularity import PopularitySampler
 from recsys_pyg.samplers.ppr import PPRHardSampler
 from recsys_pyg.samplers.shared import SharedSampler
@@ -18,6 +19,7 @@ FACTORIES = {
     "ppr_hard": lambda g, gen: PPRHardSampler(g, gen, num_easy=2, num_hard=3, **PPR_SMALL),
     "ppr_hard_shared": lambda g, gen: PPRHardSampler(g, gen, num_hard=2, shared=True, num_shared=12, **PPR_SMALL),
     "curriculum": lambda g, gen: CurriculumSampler(g, gen, num_easy=1, max_hard=4, **PPR_SMALL),
+    "in_batch": lambda g, gen: InBatchSampler(g, gen),
 }
 
 
@@ -28,33 +30,14 @@ def random_graph(num_users, num_items, density, seed=0):
     return BipartiteGraph(user, item, num_users, num_items), mask
 
 
-def dense_ppr(mask: torch.Tensor, users: torch.Tensor, alpha: float, num_iterations: int | None) -> torch.Tensor:
-    """Items' PPR from a dense float64 P over all U + I nodes; ``num_iterations=None``: the closed form."""
-    num_users, num_items = mask.shape
-    n = num_users + num_items
-    adj = torch.zeros(n, n, dtype=torch.float64)
-    adj[:num_users, num_users:] = mask.double()
-    adj[num_users:, :num_users] = mask.T.double()
-    deg = adj.sum(1, keepdim=True)
-    walk = torch.where(deg > 0, adj / deg.clamp_min(1), 0.0)  # P = D^-1 A, zero rows when isolated
-    restart = torch.zeros(n, users.numel(), dtype=torch.float64)
-    restart[users, torch.arange(users.numel())] = 1.0  # (N, C)
-    if num_iterations is None:
-        p = alpha * torch.linalg.solve(torch.eye(n, dtype=torch.float64) - (1 - alpha) * walk.T, restart)
-    else:
-        p = alpha * restart
-        for _ in range(num_iterations):
-            p = alpha * restart + (1 - alpha) * walk.T @ p
-    return p[num_users:].T  # (C, I)
-
-
 @pytest.mark.parametrize("name", list(FACTORIES))
 def test_never_returns_a_training_positive(name):
     graph, mask = dense_adversarial_graph()
     sampler = FACTORIES[name](graph, torch.Generator().manual_seed(1))
     users = torch.arange(graph.num_users).repeat(40)
+    pos = graph.item[graph.user_items.indptr[users]]  # each user's first positive
     for epoch in range(1, 4):
-        neg = sampler.sample(users, None, epoch)
+        neg = sampler.sample(users, pos, epoch)
         if neg.shared:
             assert neg.items.dim() == 1 and neg.mask.shape == (users.numel(), neg.items.numel())
             assert torch.equal(neg.mask, ~mask[users[:, None], neg.items[None, :]])  # False exactly at positives
@@ -68,7 +51,7 @@ def test_never_returns_a_training_positive(name):
         assert (neg.items[users == 0] == 17).all() and (neg.items[users == 1] == 39).all()
 
 
-@pytest.mark.parametrize("name", list(FACTORIES))
+@pytest.mark.parametrize("name", [n for n in FACTORIES if n != "in_batch"])  # in_batch draws nothing
 def test_deterministic_under_a_seed(name):
     graph, _ = random_graph(30, 50, 0.3)
     users = torch.arange(30).repeat(3)
@@ -77,12 +60,10 @@ def test_deterministic_under_a_seed(name):
         sampler = FACTORIES[name](graph, torch.Generator().manual_seed(seed))
         out = []
         for epoch in (1, 2, 3):
-            neg = sampler.sample(users, None, epoch)
+            neg = sampler.sample(users, graph.item[graph.user_items.indptr[users]], epoch)
             out += [t for t in (neg.items, neg.mask, neg.hard) if t is not None]
         return out
 
     a, b, c = run(7), run(7), run(8)
     assert all(torch.equal(x, y) for x, y in zip(a, b))
     assert not all(torch.equal(x, y) for x, y in zip(a, c))
-
-

@@ -6,19 +6,9 @@ import torch
 from recsys_pyg.data import BipartiteGraph
 from recsys_pyg.samplers import ppr
 from recsys_pyg.samplers.curriculum import CurriculumSampler
-from recsys_pyg.samplers.popularity import PopularitySampler
 from recsys_pyg.samplers.ppr import PPRHardSampler, personalized_pagerank, ppr_hard_pool, resolve_window
-from recsys_pyg.samplers.shared import SharedSampler
 
 PPR_SMALL = dict(window=(1, 10), pool_size=8, num_iterations=10)
-FACTORIES = {
-    "shared_uniform": lambda g, gen: SharedSampler(g, 16, gen),
-    "shared_popularity": lambda g, gen: SharedSampler(g, 16, gen, distribution="popularity"),
-    "popularity": lambda g, gen: PopularitySampler(g, 4, generator=gen, max_rounds=3),
-    "ppr_hard": lambda g, gen: PPRHardSampler(g, gen, num_easy=2, num_hard=3, **PPR_SMALL),
-    "ppr_hard_shared": lambda g, gen: PPRHardSampler(g, gen, num_hard=2, shared=True, num_shared=12, **PPR_SMALL),
-    "curriculum": lambda g, gen: CurriculumSampler(g, gen, num_easy=1, max_hard=4, **PPR_SMALL),
-}
 
 
 def random_graph(num_users, num_items, density, seed=0):

@@ -40,5 +40,3 @@ def test_deterministic_under_seed_and_errors():
         UniformSampler(full).sample(torch.tensor([0]))
     with pytest.raises(ValueError, match="num_negatives"):
         UniformSampler(full, num_negatives=0)
-
-
