@@ -6,14 +6,14 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from recsys_pyg.data.download import extract, fetch, sha256sum
+from recsys_pyg.data.download import check_local_copy, fetch_archive, fetch_files
 from recsys_pyg.data.filters import k_core, min_user_interactions
 from recsys_pyg.data.graph import CSR, BipartiteGraph
 from recsys_pyg.data.interactions import Interactions
@@ -84,13 +84,18 @@ def dataset_folder(
     md5: str | None = None,
     sha256: str | None = None,
     subdir: str | None = None,
-    files: Mapping[str, str] | None = None,
+    files: Mapping[str, Any] | None = None,
+    base_url: str | None = None,
+    commit: str | None = None,
+    verify: bool = True,
 ) -> Path:
     """Where a dataset's files are: ``path`` (a folder, or a file) when given, else a download cache.
 
-    Without ``path``, ``url`` (an archive) or ``files`` (name -> URL, for datasets published
-    as loose files) is fetched into ``data_dir/name`` on first use, checked against the
-    pinned checksum and unpacked; later runs reuse it. ``subdir`` is the archive's top folder.
+    Without ``path``, ``url`` (an archive) or ``files`` (loose files, see :func:`fetch_files`)
+    is fetched into ``data_dir/name`` and verified against its pinned checksum before anything
+    reads it; later runs reuse it. ``subdir`` is the archive's top folder; ``commit`` records the
+    source revision that ``base_url`` pins (the config interpolates it). ``verify=false`` accepts
+    downloads without a checksum. A local copy is compared with the same checksums (a warning only).
     """
     if path is not None:
         location = Path(path).expanduser()
@@ -98,49 +103,95 @@ def dataset_folder(
             raise FileNotFoundError(
                 f"dataset.path={path} does not exist; give the folder (or file) holding the {name} data"
             )
+        if verify and files and location.is_dir():
+            check_local_copy(name, location, files, base_url)
         return location
     root = Path(data_dir).expanduser() / name
-    done = root / ".complete"
-    folder = root / subdir if subdir else root
-    if done.exists():
-        return folder
     if files:
-        for file_name, file_url in files.items():
-            fetch(file_url, root / file_name)
-        log.warning(
-            "%s: the published files carry no pinned checksum; their sha256 are %s",
-            name,
-            {f: sha256sum(root / f) for f in files},
-        )
-    elif url:
-        archive = fetch(url, root / Path(url).name, sha256=sha256, md5=md5)
-        extract(archive, root)
-    else:
-        raise ValueError(f"dataset {name}: give dataset.path (a local copy) or a download url")
-    done.touch()
-    return folder
+        return fetch_files(name, root, files, base_url, verify)
+    if url:
+        return fetch_archive(name, root, url, md5=md5, sha256=sha256, subdir=subdir, verify=verify)
+    raise ValueError(f"dataset {name}: give dataset.path (a local copy) or a download url")
+
+
+# Version of the processed-data cache layout; part of the cache key, so older caches are not read.
+_CACHE_FORMAT = 2
+_PLAIN = (int, float, str, bool, type(None))
 
 
 def _cache_key(source: partial, folder: Path) -> str:
-    spec = {"fn": f"{source.func.__module__}.{source.func.__qualname__}", "kw": source.keywords, "folder": str(folder)}
-    files = [folder] if folder.is_file() else [p for p in folder.iterdir() if p.is_file()]
+    spec = {
+        "fn": f"{source.func.__module__}.{source.func.__qualname__}",
+        "kw": source.keywords,
+        "folder": str(folder),
+        "format": _CACHE_FORMAT,
+    }
+    # the cache may live in the data folder itself (loose-file downloads): never stamp our own files
+    files = [folder] if folder.is_file() else [p for p in folder.iterdir() if p.is_file() and _is_data_file(p)]
     stamp = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files)
     return hashlib.sha1(json.dumps([spec, stamp], sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+def _is_data_file(path: Path) -> bool:
+    return not path.name.startswith((".", "processed-"))
+
+
+def _to_plain(data: Interactions | Split) -> dict[str, Any] | None:
+    """The cache record: tensors, numbers, strings, lists and dicts only (loadable with ``weights_only=True``).
+
+    ``None`` when a field holds something else (e.g. raw ids that are dates): such data is not cached.
+    """
+    parts = {"train": data.train, "val": data.val, "test": data.test} if isinstance(data, Split) else {"data": data}
+    record: dict[str, Any] = {"format": _CACHE_FORMAT, "kind": "split" if isinstance(data, Split) else "table"}
+    record["parts"] = {}
+    for key, part in parts.items():
+        values: dict[str, Any] = {}
+        for f in fields(part):
+            value = getattr(part, f.name)
+            if isinstance(value, (list, tuple)):
+                if not all(type(v) in _PLAIN for v in value):
+                    return None
+                value = list(value)
+            elif not isinstance(value, (torch.Tensor, *_PLAIN)):
+                return None
+            values[f.name] = value
+        record["parts"][key] = values
+    return record
+
+
+def _from_plain(record: Any) -> Interactions | Split:
+    """Rebuild what :func:`_to_plain` stored (validated again by ``Interactions``); ``ValueError`` if malformed."""
+    if not isinstance(record, dict) or record.get("format") != _CACHE_FORMAT:
+        raise ValueError("not a processed-data cache of this version")
+    parts = {key: Interactions(**values) for key, values in record["parts"].items()}
+    if record.get("kind") == "split":
+        return Split(parts["train"], parts["val"], parts["test"])
+    return parts["data"]
+
+
 def load_source(source: Any, folder: Path, cache_dir: Path | None) -> Interactions | Split:
-    """Call a loader on ``folder``, reusing the processed result cached in ``cache_dir``."""
+    """Call a loader on ``folder``, reusing the processed result cached in ``cache_dir``.
+
+    The cache holds tensors and plain containers only and is read with ``weights_only=True``:
+    a cache file that does not load that way (damaged, older, or crafted) is never executed,
+    only ignored with a warning and rebuilt.
+    """
     if cache_dir is None or not isinstance(source, partial):
         return source(folder)
     cache_file = cache_dir / f"processed-{_cache_key(source, folder)}.pt"
     if cache_file.exists():
         try:
-            return torch.load(cache_file, weights_only=False)
-        except Exception as err:  # a broken cache is rebuilt, never trusted
-            log.warning("ignoring unreadable cache %s (%s)", cache_file, err)
+            return _from_plain(torch.load(cache_file, map_location="cpu", weights_only=True))
+        except Exception as err:  # a broken or unsafe cache is rebuilt, never trusted
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            log.warning("ignoring cache %s, which does not load safely (%s); rebuilding it", cache_file, reason)
     data = source(folder)
+    record = _to_plain(data)
+    if record is None:
+        log.info("not caching %s: the data holds values other than tensors, numbers and strings", cache_file)
+        return data
     try:
-        atomic_save(data, cache_file)  # atomic: temp file + rename
+        atomic_save(record, cache_file)  # atomic: temp file + rename
     except OSError as err:  # a read-only cache folder is fine: just no cache
         log.info("not caching %s: %s", cache_file, err)
     return data

@@ -35,8 +35,11 @@ class Interactions:
     item_features: Tensor | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self.user = torch.as_tensor(self.user, dtype=torch.long)
-        self.item = torch.as_tensor(self.item, dtype=torch.long)
+        for name in ("user", "item"):
+            ids = torch.as_tensor(getattr(self, name))
+            if ids.is_floating_point() and not bool((torch.isfinite(ids) & (ids == ids.round())).all()):
+                raise ValueError(f"{name} ids must be integers, got non-integer, NaN or infinite values")
+            setattr(self, name, ids.long())
         if self.user.dim() != 1 or self.user.shape != self.item.shape:
             raise ValueError(
                 f"user and item must be 1-D tensors of equal length, got shapes "
@@ -54,8 +57,16 @@ class Interactions:
                 )
         for name in ("timestamp", "rating"):
             value = getattr(self, name)
-            if value is not None and value.shape != self.user.shape:
+            if value is None:
+                continue
+            if value.shape != self.user.shape:
                 raise ValueError(f"{name} has shape {tuple(value.shape)}, expected {tuple(self.user.shape)}")
+            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                bad = (~torch.isfinite(value)).nonzero().flatten()
+                raise ValueError(
+                    f"{name} has {bad.numel()} NaN or infinite values (the first at row {int(bad[0])}); "
+                    f"drop or fill those rows first"
+                )
 
     def __len__(self) -> int:
         return self.user.numel()

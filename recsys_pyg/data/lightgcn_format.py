@@ -22,9 +22,15 @@ from recsys_pyg.data.download import DataFileError, open_text, require_file
 from recsys_pyg.data.interactions import Interactions
 from recsys_pyg.data.split import Split
 
+_LINE = "expected one line per user, 'user_id item_id item_id ...', with 0-based integer ids separated by spaces"
+
 
 def _parse(path: Path) -> tuple[Tensor, Tensor, int]:
-    """``(user, item, max_user_id)``: ``(E,)`` long tensors and the largest user id seen (``-1`` if none)."""
+    """``(user, item, max_user_id)``: ``(E,)`` long tensors and the largest user id seen.
+
+    Raises:
+        DataFileError: a token is not a non-negative integer, or the file holds no line at all.
+    """
     users: list[int] = []
     items: list[int] = []
     max_user = -1
@@ -38,13 +44,16 @@ def _parse(path: Path) -> tuple[Tensor, Tensor, int]:
             except ValueError:
                 bad = next(t for t in tokens if not _is_int(t))
                 raise DataFileError(
-                    path, f"non-integer id {bad!r}; expected 'user_id item_id item_id ...'", lineno
+                    path, f"non-integer id {bad!r}; {_LINE}. Fix or delete the line, or download the file again", lineno
                 ) from None
             if min(ids) < 0:
-                raise DataFileError(path, f"negative id {min(ids)}; ids must be 0-based non-negative integers", lineno)
+                problem = f"negative id {min(ids)}; {_LINE}. Fix or delete the line, or download the file again"
+                raise DataFileError(path, problem, lineno)
             max_user = max(max_user, ids[0])
             users.extend([ids[0]] * (len(ids) - 1))
             items.extend(ids[1:])
+    if max_user < 0:
+        raise DataFileError(path, f"empty file: {_LINE}. Download it again, or point dataset.path at the right folder")
     return torch.tensor(users, dtype=torch.long), torch.tensor(items, dtype=torch.long), max_user
 
 
@@ -60,7 +69,8 @@ def parse_adjacency_lines(path: str | Path) -> tuple[Tensor, Tensor]:
     """Read an adjacency-list file (``user_id item_id item_id ...`` per line) into ``(E,)`` user and item tensors.
 
     Raises:
-        DataFileError: a token is not a non-negative integer (the message names file and line).
+        DataFileError: a token is not a non-negative integer (the message names file and line), or the
+            file is empty.
     """
     user, item, _ = _parse(Path(path))
     return user, item
@@ -101,7 +111,9 @@ def load_lightgcn_split(path: str | Path, val_fraction: float = 0.0, seed: int =
     tr_user, tr_item, tr_max = _parse(train_file)
     te_user, te_item, te_max = _parse(test_file)
     if tr_item.numel() == 0:
-        raise DataFileError(train_file, "no interactions: every line is blank or has a user id and no items")
+        raise DataFileError(
+            train_file, "no interactions: every line has a user id and no items; download the file again"
+        )
     num_users = max(tr_max, te_max) + 1
     num_items = int(torch.cat([tr_item, te_item]).max()) + 1
     train = Interactions(tr_user, tr_item, num_users, num_items)

@@ -11,6 +11,7 @@ are all low become cold users).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +30,24 @@ ML1M_OCCUPATIONS = 21  # occupation codes 0..20 in users.dat
 ENCODING = "latin-1"
 
 _YEAR = re.compile(r"\((\d{4})\)\s*$")
+_FIX = "fix or delete the line, or download the file again"
+
+
+def _int(text: str, what: str, path: Path, line: int) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise DataFileError(path, f"{what} {text!r} is not an integer; {_FIX}", line) from None
+
+
+def _finite(text: str, what: str, path: Path, line: int) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise DataFileError(path, f"{what} {text!r} is not a number; {_FIX}", line) from None
+    if not math.isfinite(value):
+        raise DataFileError(path, f"{what} {text!r} is not a finite number (NaN or infinite); {_FIX}", line)
+    return value
 
 
 def _read_ratings(path: Path, split: Callable[[str], list[str]]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -43,18 +62,24 @@ def _read_ratings(path: Path, split: Callable[[str], list[str]]) -> tuple[Tensor
                 continue
             parts = split(line.strip())
             if len(parts) != 4:
-                raise DataFileError(
-                    path, f"expected 4 fields (user, item, rating, timestamp), got {len(parts)}", lineno
-                )
-            try:
-                users.append(int(parts[0]))
-                items.append(int(parts[1]))
-                ratings.append(float(parts[2]))
-                times.append(int(parts[3]))
-            except ValueError as e:
-                raise DataFileError(path, f"non-numeric field in {line.strip()!r} ({e})", lineno) from None
+                problem = f"expected 4 fields (user, item, rating, timestamp), got {len(parts)} in {line.strip()!r}"
+                raise DataFileError(path, f"{problem}; {_FIX}", lineno)
+            try:  # the fast path; on failure, name the field at fault
+                user, item, rating, time = int(parts[0]), int(parts[1]), float(parts[2]), int(parts[3])
+            except ValueError:
+                _int(parts[0], "user id", path, lineno)
+                _int(parts[1], "item id", path, lineno)
+                _finite(parts[2], "rating", path, lineno)
+                _int(parts[3], "timestamp", path, lineno)
+                raise
+            if not math.isfinite(rating):
+                _finite(parts[2], "rating", path, lineno)
+            users.append(user)
+            items.append(item)
+            ratings.append(rating)
+            times.append(time)
     if not users:
-        raise DataFileError(path, "no ratings in file (is it empty?)")
+        raise DataFileError(path, "no ratings: the file is empty; download it again or point dataset.path elsewhere")
     return (
         torch.tensor(users, dtype=torch.long),
         torch.tensor(items, dtype=torch.long),
@@ -109,11 +134,8 @@ def _ml100k_item_features(path: Path, item_ids: list[int]) -> Tensor:
             parts = line.rstrip("\r\n").split("|")
             if len(parts) != 24:
                 raise DataFileError(path, f"expected 24 '|'-separated fields, got {len(parts)}", lineno)
-            try:
-                row = index.get(int(parts[0]))
-                flags = [float(x) for x in parts[5:]]
-            except ValueError:
-                raise DataFileError(path, f"non-numeric movie id or genre flag in {line.strip()!r}", lineno) from None
+            row = index.get(_int(parts[0], "movie id", path, lineno))
+            flags = [_finite(x, "genre flag", path, lineno) for x in parts[5:]]
             if row is None:  # a movie nobody rated
                 continue
             genres[row] = torch.tensor(flags)
@@ -134,10 +156,7 @@ def _ml100k_user_features(path: Path, user_ids: list[int], occupations: list[str
             if len(parts) != 5:
                 problem = f"expected 5 '|'-separated fields (id|age|gender|occupation|zip), got {len(parts)}"
                 raise DataFileError(path, problem, lineno)
-            try:
-                uid, age = int(parts[0]), float(parts[1])
-            except ValueError:
-                raise DataFileError(path, f"non-numeric user id or age in {line.strip()!r}", lineno) from None
+            uid, age = _int(parts[0], "user id", path, lineno), _finite(parts[1], "age", path, lineno)
             if uid in index:
                 rows[index[uid]] = (age, float(parts[2].upper() == "M"), parts[3].strip())
     vocab = occupations or sorted({r[2] for r in rows.values()})
@@ -201,10 +220,7 @@ def _ml1m_item_features(path: Path, item_ids: list[int]) -> Tensor:
             parts = line.rstrip("\r\n").split("::")
             if len(parts) < 3:
                 raise DataFileError(path, f"expected MovieID::Title::Genres, got {line.strip()!r}", lineno)
-            try:
-                row = index.get(int(parts[0]))
-            except ValueError:
-                raise DataFileError(path, f"non-numeric movie id {parts[0]!r}", lineno) from None
+            row = index.get(_int(parts[0], "movie id", path, lineno))
             if row is None:
                 continue
             for name in filter(None, parts[-1].strip().split("|")):
@@ -229,10 +245,8 @@ def _ml1m_user_features(path: Path, user_ids: list[int]) -> Tensor:
             if len(parts) != 5:
                 problem = f"expected UserID::Gender::Age::Occupation::Zip-code, got {len(parts)} fields"
                 raise DataFileError(path, problem, lineno)
-            try:
-                uid, age, occ = int(parts[0]), float(parts[2]), int(parts[3])
-            except ValueError:
-                raise DataFileError(path, f"non-numeric id, age or occupation in {line.strip()!r}", lineno) from None
+            uid, age = _int(parts[0], "user id", path, lineno), _finite(parts[2], "age", path, lineno)
+            occ = _int(parts[3], "occupation code", path, lineno)
             if not 0 <= occ < ML1M_OCCUPATIONS:
                 raise DataFileError(path, f"occupation code {occ} outside 0..{ML1M_OCCUPATIONS - 1}", lineno)
             row = index.get(uid)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,15 +35,18 @@ def _read_text(path: Path, sep: str, header: bool, encoding: str) -> tuple[list[
     f = open_text(path, encoding)
     rows: Iterator[tuple[int, list[str]]]
     if len(sep) == 1:
-        reader: Any = csv.reader(f, delimiter=sep)
-        rows = ((reader.line_num, row) for row in reader)
+        rows = _csv_rows(csv.reader(f, delimiter=sep), path)
     else:  # multi-character separators (e.g. MovieLens '::') cannot go through the csv module
         rows = ((n, line.rstrip("\r\n").split(sep)) for n, line in enumerate(f, 1))
     rows = ((n, [v.strip() for v in row]) for n, row in rows if any(v.strip() for v in row))
-    first = next(rows, None)
+    try:
+        first = next(rows, None)
+    except BaseException:
+        f.close()
+        raise
     if first is None:
         f.close()
-        raise DataFileError(path, "empty file: no header and no rows")
+        raise DataFileError(path, "empty file: no header and no rows; point dataset.path at the interaction table")
     if header:
         names = first[1]
         names[0] = names[0].lstrip("\ufeff")  # a byte-order mark from spreadsheet exports
@@ -57,6 +61,16 @@ def _read_text(path: Path, sep: str, header: bool, encoding: str) -> tuple[list[
     return names, data_rows()
 
 
+def _csv_rows(reader: Any, path: Path) -> Iterator[tuple[int, list[str]]]:
+    try:
+        for row in reader:
+            yield reader.line_num, row
+    except csv.Error as err:
+        raise DataFileError(
+            path, f"malformed delimited text ({err}); fix the line or re-export the file", reader.line_num
+        ) from None
+
+
 def _chain(first: tuple[int, list[str]], rest: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[int, list[str]]]:
     yield first
     yield from rest
@@ -65,10 +79,19 @@ def _chain(first: tuple[int, list[str]], rest: Iterator[tuple[int, list[str]]]) 
 def _read_parquet(path: Path) -> tuple[list[str], Iterator[tuple[int, list[Any]]]]:
     """Column names and ``(row number, values)`` pairs of a Parquet file (needs pyarrow)."""
     try:
+        import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError as e:
         raise ImportError(f"reading {path} needs pyarrow: pip install pyarrow (or convert the file to CSV)") from e
-    table = pq.read_table(path)
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataFileError(
+            path,
+            f"not a readable Parquet file ({reason}); if it is a delimited text file, name it .csv or .tsv "
+            f"(or pass dataset.source.sep), else export it again",
+        ) from None
     names = [str(n) for n in table.column_names]
     columns = [table.column(j).to_pylist() for j in range(table.num_columns)]
     return names, ((i + 1, list(values)) for i, values in enumerate(zip(*columns, strict=True)))
@@ -79,21 +102,30 @@ def _column(spec: str | int, names: list[str], path: Path, arg: str) -> int:
     key = str(spec)
     if key in names:
         return names.index(key)
-    hint = " (or None if the file has none)" if arg in ("time_col", "rating_col") else ""
-    raise DataFileError(path, f"no column {key!r} for {arg}; columns found: {names}. Pass {arg}=<one of them>{hint}")
+    hint = " (or null if the file has none)" if arg in ("time_col", "rating_col") else ""
+    raise DataFileError(
+        path, f"no column {key!r} for {arg}; columns found: {names}. Set dataset.source.{arg}=<one of them>{hint}"
+    )
 
 
 def _number(value: Any, path: Path, line: int, what: str) -> int | float:
+    """``value`` as an int (when it is one) or a finite float; else :class:`DataFileError` naming the row."""
+    number: int | float
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        pass
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise DataFileError(path, f"{what} {value!r} is not a number", line) from None
+        number = value
+    else:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise DataFileError(path, f"{what} {value!r} is not a number; fix or drop the row", line) from None
+    if isinstance(number, float) and not math.isfinite(number):
+        raise DataFileError(
+            path, f"{what} {value!r} is not a finite number (NaN or infinite); fix or drop the row", line
+        )
+    return number
 
 
 def _maybe_int(ids: list[Any]) -> list[Any]:
@@ -134,13 +166,17 @@ def load_table(
         encoding: text encoding of delimited files.
 
     Raises:
-        DataFileError: empty file, missing column, or a non-numeric timestamp / rating (with its line).
+        DataFileError: empty, truncated or non-text file, missing column, or a timestamp / rating that
+            is not a finite number (with its line).
+        FileNotFoundError / IsADirectoryError: ``path`` is missing or is a folder.
     """
     path = Path(path)
     if threshold is not None and rating_col is None:
         raise ValueError(f"threshold={threshold} needs the rating column: pass rating_col=...")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; point dataset.path at the interaction table file itself")
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist; point dataset.path at the interaction table")
+        raise FileNotFoundError(f"{path} does not exist; put the interaction table there or point dataset.path at it")
     kind = _kind(path)
     if sep is None and kind == ".parquet":
         names, rows = _read_parquet(path)

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import copy
 import gzip
 import hashlib
 import io
+import logging
+import pickle
+import shutil
+import socket
 import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from recsys_pyg.data.download import DataFileError, extract, fetch, open_text, resolve_file
+from recsys_pyg.data.download import (
+    DataFileError,
+    check_local_copy,
+    content_digest,
+    extract,
+    fetch,
+    fetch_archive,
+    fetch_files,
+    open_text,
+    resolve_file,
+)
 
 PAYLOAD = b"user\titem\n" + b"1\t2\n" * 5000
 
@@ -22,9 +37,18 @@ def _sha(data: bytes) -> str:
 
 def test_data_file_error_message() -> None:
     err = DataFileError(Path("/d/u.data"), "non-numeric id 'x'", 7)
-    assert str(err) == "/d/u.data:7: non-numeric id 'x'"
+    assert str(err) == "/d/u.data, line 7: non-numeric id 'x'"
     assert isinstance(err, ValueError) and err.line == 7
     assert str(DataFileError("/d/empty.csv", "empty file")) == "/d/empty.csv: empty file"
+
+
+def test_data_file_error_pickles_and_copies_whole() -> None:
+    err = DataFileError(Path("/d/u.data"), "non-numeric id 'x'", 7)
+    err.add_note("while loading ml100k")
+    for clone in (copy.copy(err), copy.deepcopy(err), pickle.loads(pickle.dumps(err))):
+        assert type(clone) is DataFileError and str(clone) == str(err)
+        assert (clone.path, clone.problem, clone.line) == (err.path, err.problem, err.line)
+        assert clone.__notes__ == ["while loading ml100k"]
 
 
 def test_fetch_file_url_verifies_checksum(tmp_path: Path) -> None:
@@ -147,3 +171,109 @@ def test_resolve_file_prefers_plain_then_gz(tmp_path: Path) -> None:
     assert resolve_file(tmp_path, "u.data") == tmp_path / "u.data.gz"
     (tmp_path / "u.data").write_text("")
     assert resolve_file(tmp_path, "u.data") == tmp_path / "u.data"
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def _refused_url() -> str:
+    """A loopback URL where nothing listens: connection refused, as when offline or the server is down."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+TRAIN, TEST = b"0 1 2\n1 2 3\n", b"0 3\n1 0\n"
+
+
+def _serve(www: Path) -> dict[str, dict[str, str]]:
+    (www / "gowalla").mkdir()
+    (www / "gowalla" / "train.txt").write_bytes(TRAIN)
+    (www / "gowalla" / "test.txt").write_bytes(TEST)
+    return {"train.txt": {"md5": _md5(TRAIN)}, "test.txt": {"md5": _md5(TEST)}}
+
+
+def test_fetch_files_uses_files_that_match_their_checksums(http_root: tuple[str, Path], tmp_path: Path) -> None:
+    base, www = http_root
+    files = _serve(www)
+    root = tmp_path / "cache" / "gowalla"
+    assert fetch_files("gowalla", root, files, f"{base}/gowalla") == root
+    assert (root / "train.txt").read_bytes() == TRAIN and (root / "test.txt").read_bytes() == TEST
+    shutil.rmtree(www / "gowalla")  # later runs check the files on disk and need no server
+    assert fetch_files("gowalla", root, files, f"{base}/gowalla") == root
+
+
+def test_fetch_files_refuses_a_checksum_mismatch(http_root: tuple[str, Path], tmp_path: Path) -> None:
+    base, www = http_root
+    files = _serve(www)
+    (www / "gowalla" / "train.txt").write_bytes(TRAIN + b"2 0\n")  # the publisher's file changed
+    root = tmp_path / "cache" / "gowalla"
+    with pytest.raises(DataFileError) as info:
+        fetch_files("gowalla", root, files, f"{base}/gowalla")
+    msg = str(info.value)
+    assert msg.startswith(f"{root / 'train.txt'}: checksum mismatch for the download from {base}/gowalla/train.txt")
+    assert f"expected md5 {_md5(TRAIN)}" in msg and f"got md5 {_md5(TRAIN + b'2 0' + bytes([10]))}" in msg
+    assert "update the checksum in the dataset config" in msg
+    assert not (root / "train.txt").exists() and not [p for p in root.iterdir() if p.name.startswith(".")]
+
+
+def test_fetch_files_offline_names_the_url_and_where_to_put_the_file(tmp_path: Path) -> None:
+    base = _refused_url()
+    root = tmp_path / "cache" / "gowalla"
+    with pytest.raises(RuntimeError) as info:
+        fetch_files("gowalla", root, {"train.txt": {"md5": _md5(TRAIN)}}, f"{base}/gowalla")
+    msg = str(info.value)
+    assert msg.startswith(f"could not download {base}/gowalla/train.txt")
+    assert f"put it at {root / 'train.txt'}" in msg and "dataset.path=" in msg
+
+
+def test_offline_with_a_wrong_file_in_place_says_to_replace_it(tmp_path: Path) -> None:
+    root = tmp_path / "gowalla"
+    root.mkdir()
+    (root / "train.txt").write_bytes(b"0 1\n")  # put there by hand, but not the published file
+    with pytest.raises(RuntimeError) as info:
+        fetch_files("gowalla", root, {"train.txt": {"md5": _md5(TRAIN)}}, _refused_url())
+    assert f"already there has md5 {_md5(b'0 1' + bytes([10]))}, expected {_md5(TRAIN)}" in str(info.value)
+    assert (root / "train.txt").read_bytes() == b"0 1\n"  # left for the user to inspect
+
+
+def test_unverified_download_is_refused_unless_verify_is_false(
+    http_root: tuple[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    base, www = http_root
+    _serve(www)
+    files = {"train.txt": {"md5": None}, "test.txt": f"{base}/gowalla/test.txt"}
+    root = tmp_path / "gowalla"
+    with pytest.raises(ValueError, match="no pinned checksum.*dataset.download.verify=false"):
+        fetch_files("gowalla", root, files, f"{base}/gowalla")
+    assert not root.exists()  # refused before anything was downloaded
+    with caplog.at_level(logging.WARNING):
+        fetch_files("gowalla", root, files, f"{base}/gowalla", verify=False)
+    assert (root / "train.txt").read_bytes() == TRAIN
+    assert "unverified" in caplog.text and _md5(TRAIN) in caplog.text
+    with pytest.raises(ValueError, match="no pinned checksum"):
+        fetch_archive("ml100k", tmp_path / "ml", f"{base}/ml-100k.zip")
+
+
+def test_fetch_archive_verifies_before_unpacking(http_root: tuple[str, Path], tmp_path: Path) -> None:
+    base, www = http_root
+    with zipfile.ZipFile(www / "ml-100k.zip", "w") as zf:
+        zf.writestr("ml-100k/u.data", "1\t1\t5\t0\n")
+    md5 = _md5((www / "ml-100k.zip").read_bytes())
+    with pytest.raises(DataFileError, match="checksum mismatch"):
+        fetch_archive("ml100k", tmp_path / "a", f"{base}/ml-100k.zip", md5="0" * 32, subdir="ml-100k")
+    assert not (tmp_path / "a" / "ml-100k").exists()  # nothing unpacked
+    folder = fetch_archive("ml100k", tmp_path / "b", f"{base}/ml-100k.zip", md5=md5, subdir="ml-100k")
+    assert (folder / "u.data").read_text() == "1\t1\t5\t0\n"
+
+
+def test_check_local_copy_compares_gzipped_content(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "train.txt.gz").write_bytes(gzip.compress(TRAIN))
+    (tmp_path / "test.txt").write_bytes(TEST + b"9 9\n")
+    files = {"train.txt": {"md5": _md5(TRAIN)}, "test.txt": {"md5": _md5(TEST)}}
+    with caplog.at_level(logging.WARNING):
+        assert not check_local_copy("gowalla", tmp_path, files)
+    assert "train.txt.gz" not in caplog.text and f"published test.txt has {_md5(TEST)}" in caplog.text
+    assert content_digest(tmp_path / "train.txt.gz") == _md5(TRAIN)

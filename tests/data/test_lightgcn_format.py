@@ -43,9 +43,9 @@ def test_parse_adjacency_bad_token_names_file_and_line(tmp_path: Path) -> None:
     path.write_text("0 1 2\n\n1 3 x7\n")
     with pytest.raises(DataFileError) as info:
         parse_adjacency_lines(path)
-    assert str(info.value).startswith(f"{path}:3: non-integer id 'x7'")
+    assert str(info.value).startswith(f"{path}, line 3: non-integer id 'x7'")
     path.write_text("0 1\n1 -2\n")
-    with pytest.raises(DataFileError, match=r"train\.txt:2: negative id -2"):
+    with pytest.raises(DataFileError, match=r"train\.txt, line 2: negative id -2"):
         parse_adjacency_lines(path)
 
 

@@ -61,7 +61,7 @@ def test_missing_column_lists_the_columns_found(tmp_path: Path) -> None:
         load_table(path)
     msg = str(info.value)
     assert msg.startswith(f"{path}: no column 'user'") and "['uid', 'iid', 'ts']" in msg and "user_col=" in msg
-    with pytest.raises(DataFileError, match=r"no column 'timestamp'.*time_col=.*or None"):
+    with pytest.raises(DataFileError, match=r"no column 'timestamp'.*time_col=.*or null"):
         load_table(path, user_col="uid", item_col="iid")
     assert len(load_table(path, user_col="uid", item_col="iid", time_col=None)) == 1
 
@@ -71,19 +71,19 @@ def test_non_numeric_value_names_file_line_and_value(tmp_path: Path) -> None:
     path.write_text("user,item,timestamp\n1,2,3\n\n1,3,yesterday\n")
     with pytest.raises(DataFileError) as info:
         load_table(path)
-    assert str(info.value) == f"{path}:4: timestamp (timestamp) 'yesterday' is not a number"
+    assert str(info.value) == f"{path}, line 4: timestamp (timestamp) 'yesterday' is not a number; fix or drop the row"
     path.write_text("user,item,timestamp,stars\n1,2,3,4\n1,3,5,five\n")
-    with pytest.raises(DataFileError, match=r"events\.csv:3: rating \(stars\) 'five' is not a number"):
+    with pytest.raises(DataFileError, match=r"events\.csv, line 3: rating \(stars\) 'five' is not a number"):
         load_table(path, rating_col="stars")
 
 
 def test_short_row_and_missing_id(tmp_path: Path) -> None:
     path = tmp_path / "events.csv"
     path.write_text("user,item,timestamp\n1,2,3\n1,2\n")
-    with pytest.raises(DataFileError, match=r"events\.csv:3: row has 2 fields"):
+    with pytest.raises(DataFileError, match=r"events\.csv, line 3: row has 2 fields"):
         load_table(path)
     path.write_text("user,item,timestamp\n1,,3\n")
-    with pytest.raises(DataFileError, match=r"events\.csv:2: missing user or item id"):
+    with pytest.raises(DataFileError, match=r"events\.csv, line 2: missing user or item id"):
         load_table(path)
 
 
