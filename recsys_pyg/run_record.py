@@ -8,9 +8,16 @@ written whatever happens to W&B; files that are replaced are written atomically
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import math
+import os
+import secrets
+import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -25,8 +32,80 @@ from recsys_pyg.utils import flatten
 log = logging.getLogger(__name__)
 
 
+def register_resolvers() -> None:
+    """``${run_suffix:}``: six random hex digits, the same wherever one config uses it (run folder names)."""
+    if not OmegaConf.has_resolver("run_suffix"):
+        OmegaConf.register_new_resolver("run_suffix", lambda: secrets.token_hex(3), use_cache=True)
+
+
+register_resolvers()  # before Hydra composes the run folder's name
+
+RECORD_FILES = ("config.json", "metrics.jsonl", "summary.json", "status.json", "failed.json", "checkpoints")
+
+
+class RunFolderError(RuntimeError):
+    """A run folder that another run holds or has written; the message says what to do."""
+
+
+class RunFolder:
+    """Exclusive use of a run's folder for as long as the run writes it.
+
+    An OS lock (``flock`` on ``.run.lock``) is taken for the life of the run and released when
+    the process ends, however it ends, so a killed run can be resumed at once. A fresh run refuses
+    a folder that holds another run's record unless ``overwrite`` (then that record is removed).
+
+    Args:
+        path: the folder.
+        mode: ``"fresh"`` (a new run), ``"resume"`` (continue the run recorded there) or
+            ``"overwrite"`` (replace the record there).
+    """
+
+    def __init__(self, path: str | Path, mode: str = "fresh") -> None:
+        if mode not in ("fresh", "resume", "overwrite"):
+            raise ValueError(f"mode must be fresh, resume or overwrite, got {mode!r}")
+        self.dir = Path(path)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._lock = open(self.dir / ".run.lock", "a+")  # noqa: SIM115 - held open for the run's life
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.seek(0)
+            holder = self._lock.read().strip() or "another process"
+            self._lock.close()
+            raise RunFolderError(
+                f"run folder {self.dir} is in use by another run ({holder}); give this run its own folder "
+                f"(hydra.run.dir=... or paths.output_dir=...)"
+            ) from None
+        self._lock.seek(0)
+        self._lock.truncate()
+        self._lock.write(f"pid {os.getpid()}")
+        self._lock.flush()
+        found = [name for name in RECORD_FILES if (self.dir / name).exists()]
+        if found and mode == "fresh":
+            self.close()
+            raise RunFolderError(
+                f"run folder {self.dir} already holds a run's record ({', '.join(found)}); start in a new folder, "
+                f"continue that run with train.resume={self.dir}, or replace it with train.overwrite=true"
+            )
+        if found and mode == "overwrite":
+            for name in found:
+                target = self.dir / name
+                shutil.rmtree(target) if target.is_dir() else target.unlink()
+
+    def close(self) -> None:
+        """Release the folder (also done by the OS when the process ends)."""
+        if not self._lock.closed:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+
+
+def strict(metrics: dict[str, Any]) -> dict[str, Any]:
+    """``metrics`` with NaN and infinities as ``None``, so every record is strict JSON."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
+
+
 class RunRecord:
-    """A run's files in ``run_dir``: resolved config, one JSON line per log call, a summary."""
+    """A run's files in ``run_dir``: resolved config, one JSON line per log call, a summary, a status."""
 
     def __init__(self, run_dir: str | Path, config: dict[str, Any] | None = None) -> None:
         self.dir = Path(run_dir)
@@ -34,10 +113,10 @@ class RunRecord:
         self.metrics_path = self.dir / "metrics.jsonl"
         self.config = config
         if config is not None:
-            atomic_write_text(self.dir / "config.json", json.dumps(config, indent=2))
+            atomic_write_text(self.dir / "config.json", json.dumps(config, indent=2, allow_nan=False))
 
     def log(self, metrics: dict[str, float], step: int) -> None:
-        line = json.dumps({"step": step, "time": time.time(), **metrics})
+        line = json.dumps({"step": step, "time": time.time(), **strict(metrics)}, allow_nan=False)
         with open(self.metrics_path, "a") as f:
             f.write(line + "\n")
             f.flush()
@@ -49,7 +128,12 @@ class RunRecord:
         atomic_write_text(self.metrics_path, text)
 
     def summary(self, summary: dict[str, Any]) -> None:
-        atomic_write_text(self.dir / "summary.json", json.dumps(summary, indent=2))
+        atomic_write_text(self.dir / "summary.json", json.dumps(strict(summary), indent=2, allow_nan=False))
+
+    def status(self, status: str, **info: Any) -> None:
+        """``status.json``: ``running``, ``finished``, ``failed`` (with the error) or ``interrupted``."""
+        text = json.dumps({"status": status, "time": time.time(), **strict(info)}, indent=2, allow_nan=False)
+        atomic_write_text(self.dir / "status.json", text)
 
     def read_metrics(self) -> list[dict[str, Any]]:
         if not self.metrics_path.exists():
@@ -151,6 +235,20 @@ class Recorder:
     @property
     def wandb_id(self) -> str | None:
         return self.wandb.run_id if self.wandb is not None else None
+
+    @contextmanager
+    def status_marked(self) -> Iterator[None]:
+        """``status.json`` says ``running`` inside, then ``finished``, ``interrupted`` or ``failed`` (with the
+        error); W&B is closed either way."""
+        self.record.status("running")
+        try:
+            yield
+        except BaseException as err:
+            interrupted = type(err).__name__ in ("RunInterrupted", "KeyboardInterrupt")
+            self.record.status("interrupted" if interrupted else "failed", error=f"{type(err).__name__}: {err}")
+            self.finish()
+            raise
+        self.record.status("finished")
 
     def log(self, metrics: dict[str, float], step: int) -> None:
         self.record.log(metrics, step)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,10 @@ from recsys_pyg.contracts import is_fit_only, uses_cosine
 from recsys_pyg.data.table import save_id_maps
 from recsys_pyg.evaluation import evaluate_model, mostpop
 from recsys_pyg.io import atomic_save
-from recsys_pyg.run_record import Recorder, is_multirun, open_recorder
+from recsys_pyg.run_record import Recorder, RunFolder, is_multirun, open_recorder
 from recsys_pyg.training import LoopState, Parts, build_parts, check_config, fit_epoch, train_epoch
+from recsys_pyg.training.epoch import EpochProgress
+from recsys_pyg.training.signals import RunInterrupted, StopOnSignal
 from recsys_pyg.utils import resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
@@ -36,50 +39,70 @@ def train(cfg: DictConfig) -> dict[str, float]:
     With ``train.resume=<run dir or checkpoint>``, the run continues from its last checkpoint with
     its saved config, in its own folder, with every random generator restored: the final metrics
     equal those of an uninterrupted run. A fit-only model (``recsys_pyg.contracts.FitModel``) is
-    fitted once in place of the epoch loop, then validated and tested the same way.
+    fitted once in place of the epoch loop, then validated and tested the same way. SIGTERM/SIGINT
+    stop after the current step with a resumable checkpoint (``RunInterrupted``); a non-finite loss
+    or weight stops the run (``NonFiniteError``); either way ``status.json`` says what happened.
     """
     cfg, ckpt = load_or_resume(cfg)
     device = setup_runtime(cfg)
-    parts = build_parts(cfg, device)
-    state = LoopState(best_state=clone_state(parts.model))
-    if ckpt is not None:
-        restore(parts, state, ckpt)
-    resumed = ckpt is not None
-    recorder = open_recorder(cfg, parts.data, state.epoch if resumed else None, ckpt["wandb_id"] if resumed else None)
-    save_id_maps_of(parts, recorder.dir)
-    if not resumed:
-        state.baseline = baseline(parts)
-        recorder.log(state.baseline, step=0)
-
-    run_epoch, epochs = (fit_epoch, 1) if is_fit_only(parts.model) else (train_epoch, int(cfg.train.epochs))
-    for epoch in range(state.epoch + 1, epochs + 1):
-        metrics = run_epoch(parts, epoch, cfg.train)
-        state.epoch = epoch
-        if epoch % int(cfg.train.eval_every) == 0 or epoch == epochs:
-            metrics.update(validate(parts, state, cfg, recorder, metrics))
-        recorder.log(metrics, step=epoch)
-        if parts.scheduler is not None:
-            parts.scheduler.step()
-        every = int(cfg.train.get("checkpoint_every") or 0)
-        if every and epoch % every == 0 and not is_fit_only(parts.model):
-            save_resumable(recorder.dir / "checkpoints" / "last.pt", parts, state, recorder.config, recorder.wandb_id)
-        if state.should_stop(int(cfg.train.patience)):
-            log.info("early stop at epoch %d: no %s gain in %d evaluations", epoch, cfg.train.monitor, state.stale)
-            break
-    return test(parts, state, recorder)
+    folder = RunFolder(cfg.paths.output_dir, "resume" if ckpt else "overwrite" if cfg.train.overwrite else "fresh")
+    with closing(folder), StopOnSignal() as stop:
+        parts = build_parts(cfg, device)
+        state = LoopState(best_state=clone_state(parts.model))
+        progress = restore(parts, state, ckpt) if ckpt else None
+        recorder = open_recorder(cfg, parts.data, state.epoch if ckpt else None, ckpt["wandb_id"] if ckpt else None)
+        with recorder.status_marked():  # running, then finished / failed / interrupted
+            save_id_maps_of(parts, recorder.dir)
+            if not ckpt:
+                state.baseline = baseline(parts)
+                recorder.log(state.baseline, step=0)
+            run_epoch, epochs = (fit_epoch, 1) if is_fit_only(parts.model) else (train_epoch, int(cfg.train.epochs))
+            for epoch in range(state.epoch + 1, epochs + 1):
+                metrics = run_epoch(parts, epoch, cfg.train, progress, stop)
+                progress = None
+                if isinstance(metrics, EpochProgress):  # a signal arrived inside the epoch
+                    interrupt(parts, state, recorder, stop, metrics)
+                state.epoch = epoch
+                if epoch % int(cfg.train.eval_every) == 0 or epoch == epochs:
+                    metrics.update(validate(parts, state, cfg, recorder, metrics))
+                recorder.log(metrics, step=epoch)
+                if parts.scheduler is not None:
+                    parts.scheduler.step()
+                every = int(cfg.train.get("checkpoint_every") or 0)
+                if every and epoch % every == 0 and not is_fit_only(parts.model):
+                    save_resumable(last_checkpoint(recorder), parts, state, recorder.config, recorder.wandb_id)
+                if stop() and epoch < epochs:
+                    interrupt(parts, state, recorder, stop, None)
+                if state.should_stop(int(cfg.train.patience)):
+                    log.info("early stop at epoch %d: no %s gain in %d evaluations", epoch, cfg.train.monitor,
+                             state.stale)  # fmt: skip
+                    break
+            return test(parts, state, recorder)
 
 
 def load_or_resume(cfg: DictConfig) -> tuple[DictConfig, dict[str, Any] | None]:
     """``cfg`` and no checkpoint for a fresh run; for ``train.resume``, the run's own saved config
-    (pointed at its folder) and its resumable checkpoint."""
+    (pointed at its folder) and its resumable checkpoint, checked before anything on disk changes."""
     if not cfg.train.get("resume"):
         return cfg, None
-    path = resolve_checkpoint(cfg.train.resume)
-    ckpt = torch.load(path, weights_only=False)
+    path, ckpt = resolve_checkpoint(cfg.train.resume)
     saved = OmegaConf.create({k: v for k, v in ckpt["config"].items() if k != "protocol"})
     saved.train.resume, saved.paths.output_dir = str(path), str(path.parent.parent)
     log.info("resuming %s from epoch %d", saved.paths.output_dir, ckpt["loop"]["epoch"])
     return saved, ckpt
+
+
+def last_checkpoint(recorder: Recorder) -> Path:
+    return recorder.dir / "checkpoints" / "last.pt"
+
+
+def interrupt(
+    parts: Parts, state: LoopState, recorder: Recorder, stop: StopOnSignal, progress: EpochProgress | None
+) -> None:
+    """Write a resumable checkpoint where the run stands (inside an epoch: with its progress) and stop."""
+    save_resumable(last_checkpoint(recorder), parts, state, recorder.config, recorder.wandb_id, progress)
+    where = f"inside epoch {progress.epoch}" if progress is not None else f"after epoch {state.epoch}"
+    raise RunInterrupted(stop.signum or 0, f"stopped {where} on a signal; continue with train.resume={recorder.dir}")
 
 
 def setup_runtime(cfg: DictConfig) -> torch.device:
@@ -169,9 +192,15 @@ def results_table(results: dict[str, float], ks: list[int]) -> str:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float:
-    """Train; in a ``-m`` sweep, a failing job is recorded (``failed.json``) and the sweep goes on."""
+    """Train; in a ``-m`` sweep, a failing job is recorded (``failed.json``) and the sweep goes on.
+
+    A run stopped by SIGTERM/SIGINT exits with 128 + the signal number after writing its checkpoint.
+    """
     try:
         metrics = train(cfg)
+    except RunInterrupted as err:
+        log.error("%s", err)
+        raise SystemExit(err.exit_code) from None
     except Exception as err:
         if not is_multirun():
             raise

@@ -21,10 +21,11 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def make_cfg(overrides: list[str], output_dir: Path) -> DictConfig:
-    """Compose ``conf/config.yaml`` with overrides; W&B off unless overridden, output in ``output_dir``."""
+    """Compose ``conf/config.yaml`` with overrides; W&B off unless overridden, output in ``output_dir``
+    (a test that trains twice there replaces the first record: ``train.overwrite=true``)."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose("config", overrides=["logger=none", "train.progress=false", *overrides])
+        cfg = compose("config", overrides=["logger=none", "train.progress=false", "train.overwrite=true", *overrides])
     with open_dict(cfg):
         cfg.paths.output_dir = str(output_dir)
     return cfg

@@ -48,6 +48,10 @@ class Negatives:
             return easy
         return torch.cat([easy, torch.ones_like(self.hard, dtype=torch.bool)], dim=1)
 
+    def state_dict(self) -> dict[str, Tensor | None]:
+        """The tensors, for a checkpoint (``Negatives(**state)`` rebuilds it)."""
+        return {"items": self.items, "mask": self.mask, "hard": self.hard}
+
     def rows(self, start: int, end: int) -> Negatives:
         """Rows ``start:end`` of per-row negatives (shared negatives belong to their whole batch)."""
         if self.shared:

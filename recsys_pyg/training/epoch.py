@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import torch
 from omegaconf import DictConfig
+from torch import Tensor
 from tqdm import tqdm
 
 from recsys_pyg.contracts import check_sampler
@@ -25,23 +30,71 @@ def check_chunk(sampler: object, neg: Negatives, rows: int) -> None:
         )
 
 
-def train_epoch(parts: Parts, epoch: int, cfg: DictConfig) -> dict[str, float]:
+@dataclass
+class EpochProgress:
+    """Where an epoch stands: enough to finish it exactly after an interruption.
+
+    Args:
+        epoch: the epoch (1-based).
+        perm: ``(E,)`` the epoch's order of the training edges.
+        start: the first row of ``perm`` not yet trained on.
+        loss_sum: the sum of batch losses times batch sizes so far (a 0-d tensor on the device).
+        sample_time, elapsed: seconds spent sampling, and in the epoch, so far.
+        hardness: the :class:`HardnessMeter` sums so far.
+        drawn: the negatives drawn for the chunk ``start`` lies in, when it started earlier.
+    """
+
+    epoch: int
+    perm: Tensor
+    start: int = 0
+    loss_sum: Tensor | float = 0.0
+    sample_time: float = 0.0
+    elapsed: float = 0.0
+    hardness: dict[str, Tensor] = field(default_factory=dict)
+    drawn: Negatives | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["drawn"] = None if self.drawn is None else self.drawn.state_dict()
+        return out
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> EpochProgress:
+        drawn = None if state["drawn"] is None else Negatives(**state["drawn"])
+        return cls(**{**state, "drawn": drawn})
+
+
+def train_epoch(
+    parts: Parts,
+    epoch: int,
+    cfg: DictConfig,
+    progress: EpochProgress | None = None,
+    stop: Callable[[], bool] = lambda: False,
+) -> dict[str, float] | EpochProgress:
     """Shuffle the training edges, step through them in batches of ``cfg.batch_size``; returns the
     epoch's ``train/*`` and ``neg/*`` metrics.
 
     A chunkable sampler draws negatives for ``cfg.sample_batches`` batches in one call: one
     vectorised call instead of many small ones (MF's sampling share of an epoch at Gowalla size
     fell about threefold; ``scripts/bench.py`` measures it). Others draw per batch.
+
+    ``stop()`` is asked after every step: when it says so (a SIGTERM, say) the epoch returns its
+    :class:`EpochProgress` instead, and ``progress`` given back continues it exactly.
     """
     model, graph, sampler, optimizer = parts.model, parts.graph, parts.sampler, parts.optimizer
     assert sampler is not None and optimizer is not None and parts.criterion is not None
     model.train()
     num_edges, batch_size = graph.num_edges, int(cfg.batch_size)
     chunk = batch_size * (int(cfg.get("sample_batches") or 1) if check_sampler(sampler) else 1)
-    t_epoch, t_sample, loss_sum, hardness = time.time(), 0.0, 0.0, HardnessMeter()
-    perm = torch.randperm(num_edges, generator=parts.generator, device=graph.user.device)
-    bar = tqdm(range(0, num_edges, batch_size), desc=f"epoch {epoch}", leave=False, unit="batch",
-               disable=None if cfg.progress else True)  # fmt: skip
+    clip = float(cfg.get("grad_clip") or 0.0)
+    if progress is None:
+        perm = torch.randperm(num_edges, generator=parts.generator, device=graph.user.device)
+        progress = EpochProgress(epoch, perm)
+    t_epoch, hardness = time.time() - progress.elapsed, HardnessMeter(progress.hardness)
+    loss_sum, drawn = progress.loss_sum, progress.drawn
+    perm = progress.perm
+    starts = range(progress.start, num_edges, batch_size)
+    bar = tqdm(starts, desc=f"epoch {epoch}", leave=False, unit="batch", disable=None if cfg.progress else True)
     for step, start in enumerate(bar):
         idx = perm[start : start + batch_size]
         users, pos = graph.user[idx], graph.item[idx]  # (B,), (B,)
@@ -49,26 +102,56 @@ def train_epoch(parts: Parts, epoch: int, cfg: DictConfig) -> dict[str, float]:
             t_s = time.time()
             rows = perm[start : start + chunk]
             drawn = sampler.sample(graph.user[rows], graph.item[rows], epoch)
-            t_sample += time.time() - t_s
+            progress.sample_time += time.time() - t_s
             if chunk != batch_size:
                 check_chunk(sampler, drawn, rows.numel())
+        assert drawn is not None
         neg = drawn if chunk == batch_size else drawn.rows(start % chunk, start % chunk + idx.numel())
-        loss = train_step(model, graph, users, pos, neg, parts.criterion, optimizer, hardness)
+        loss = train_step(model, graph, users, pos, neg, parts.criterion, optimizer, hardness, clip)
         loss_sum = loss_sum + loss * idx.numel()  # on the device: no sync per batch
         if step % 20 == 0 and cfg.progress:
             bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+        if stop() and start + batch_size < num_edges:  # interrupted inside the epoch: hand back where it stands
+            progress.start, progress.loss_sum, progress.hardness = start + batch_size, loss_sum, hardness.sums
+            progress.elapsed, progress.drawn = time.time() - t_epoch, drawn
+            return progress
+    epoch_loss = float(loss_sum) / num_edges
+    check_finite(model, epoch, epoch_loss)
     return {
         "train/lr": optimizer.param_groups[0]["lr"],
-        "train/loss": float(loss_sum) / num_edges,
+        "train/loss": epoch_loss,
         "train/epoch_time": time.time() - t_epoch,
-        "train/sample_time": t_sample,
+        "train/sample_time": progress.sample_time,
         "epoch": epoch,
         **hardness.compute(),
     }
 
 
-def fit_epoch(parts: Parts, epoch: int, cfg: DictConfig) -> dict[str, float]:
+class NonFiniteError(FloatingPointError):
+    """Training produced a NaN or infinite loss or weight; the run stops before it can become "best"."""
+
+
+def check_finite(model: torch.nn.Module, epoch: int, loss: float) -> None:
+    """Stop the run when the epoch's loss or any weight is not finite (one device read per epoch)."""
+    tensors = [t for t in list(model.parameters()) + list(model.buffers()) if t.is_floating_point()]
+    finite = bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()) if tensors else True
+    if not math.isfinite(loss) or not finite:
+        what = f"the training loss is {loss}" if not math.isfinite(loss) else "some weights are not finite"
+        raise NonFiniteError(
+            f"epoch {epoch}: {what}. The run stops here: its best weights and last checkpoint are from "
+            f"earlier epochs. Lower optimizer.lr, set train.grad_clip, or check the data"
+        )
+
+
+def fit_epoch(
+    parts: Parts,
+    epoch: int,
+    cfg: DictConfig,
+    progress: EpochProgress | None = None,
+    stop: Callable[[], bool] = lambda: False,
+) -> dict[str, float]:
     """A fit-only model's whole training: ``model.fit(graph)`` once, timed."""
     t0 = time.time()
     parts.model.fit(parts.graph)  # type: ignore[operator]
+    check_finite(parts.model, epoch, 0.0)
     return {"train/fit_time": time.time() - t0, "train/epoch_time": time.time() - t0, "epoch": epoch}

@@ -14,8 +14,8 @@ class HardnessMeter:
     ``num_easy`` columns easy, and the mask (``None`` = all count).
     """
 
-    def __init__(self) -> None:
-        self.sums: dict[str, torch.Tensor] = {}  # stays on the scores' device: no sync per batch
+    def __init__(self, sums: dict[str, Tensor] | None = None) -> None:
+        self.sums: dict[str, Tensor] = dict(sums or {})  # stays on the scores' device: no sync per batch
 
     def update(self, pos: Tensor, neg: Tensor, mask: Tensor | None, num_easy: int) -> None:
         with torch.no_grad():

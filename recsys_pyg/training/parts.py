@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from recsys_pyg.contracts import Loss, Sampler, check_sampler, is_fit_only
@@ -39,13 +40,44 @@ class Parts:
     started: float = field(default_factory=time.time)
 
 
+def _number(key: str, value: Any, kind: type, minimum: float | None = None, allow_none: bool = False) -> Any:
+    """``value`` checked as an ``int``/``float``/``bool`` of the config key ``key`` (a clear error otherwise)."""
+    if value is None and allow_none:
+        return None
+    ok = isinstance(value, bool) if kind is bool else isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ok and kind is int:
+        ok = float(value).is_integer()
+    if ok and kind is float:
+        ok = math.isfinite(value)
+    if not ok or (minimum is not None and value < minimum):
+        what = {int: "an integer", float: "a finite number", bool: "true or false"}[kind]
+        bound = f" >= {minimum}" if minimum is not None else ""
+        raise ValueError(f"{key} must be {what}{bound}{' or null' if allow_none else ''}, got {value!r}")
+    return value
+
+
 def check_config(cfg: DictConfig) -> None:
-    """Fail early, naming the key, on values no run can use."""
+    """Fail early, naming the key, on values no run can use (the config's schema: types and ranges).
+
+    Misspelt keys are refused by Hydra itself (the composed config is in struct mode); values of a
+    model, sampler or loss are checked by their constructors, and :func:`build` names the key.
+    """
     t = cfg.train
     for key in ("epochs", "batch_size", "eval_every", "sample_batches"):
         positive_int(f"train.{key}", t.get(key, 1))
-    if int(t.patience) < 0:
-        raise ValueError(f"train.patience must be >= 0 (0 disables early stopping), got {t.patience}")
+    _number("train.patience", t.patience, int, 0)
+    _number("train.checkpoint_every", t.get("checkpoint_every", 0), int, 0, allow_none=True)
+    positive_int("train.num_threads", t.get("num_threads"), allow_none=True)
+    _number("train.grad_clip", t.get("grad_clip"), float, 0, allow_none=True)
+    for key in ("progress", "save_checkpoint", "overwrite"):
+        _number(f"train.{key}", t.get(key, False), bool)
+    _number("seed", cfg.seed, int)
+    ks = cfg.eval.get("ks")
+    if not OmegaConf.is_list(ks) or not ks:
+        raise ValueError(f"eval.ks must be a non-empty list of positive integers, e.g. [10,20], got {ks!r}")
+    for k in ks:
+        positive_int("eval.ks (every K)", k)
+    positive_int("eval.chunk_size", cfg.eval.get("chunk_size", 1))
     split, _, metric = str(t.monitor).partition("/")
     valid = [f"val/{m}@{k}" for m in ("recall", "ndcg", "precision", "hitrate") for k in cfg.eval.ks]
     if split != "val" or str(t.monitor) not in valid:
@@ -53,14 +85,22 @@ def check_config(cfg: DictConfig) -> None:
 
 
 def build(node: DictConfig, key: str) -> Any:
-    """``instantiate(node)``, but a bad value surfaces as a ``ValueError`` naming the config key."""
+    """``instantiate(node)``, but a bad value surfaces as an error naming the config key.
+
+    A constructor's ``ValueError``/``TypeError`` is re-raised as the same type with ``<key>.`` or
+    ``<key>:`` before its message (``model.embedding_dim must be a positive integer, got 'abc'``);
+    any other error (a data file's, say, which names its file and line) is re-raised unchanged.
+    """
     try:
         return instantiate(node)
     except InstantiationException as err:
         cause = err.__cause__
-        if isinstance(cause, (ValueError, TypeError)):
-            raise type(cause)(f"{key}: {cause}") from cause
-        raise
+        if cause is None or type(cause) not in (ValueError, TypeError):
+            raise (cause or err) from None
+        message = str(cause)
+        first = message.split(" ", 1)[0].split("=", 1)[0]
+        prefix = f"{key}." if first in node else f"{key}: "
+        raise type(cause)(prefix + message) from cause
 
 
 def feature_inputs(model_fn: Any, data: RecDataset) -> dict[str, Tensor]:

@@ -69,11 +69,13 @@ def train_step(
     criterion: Loss,
     optimizer: torch.optim.Optimizer,
     hardness: HardnessMeter,
+    grad_clip: float = 0.0,
 ) -> Tensor:
     """One optimisation step on a batch; returns its loss, detached and left on the device.
 
     loss = ranking loss (of the scores, or of the embeddings for a loss with ``embedding_loss``)
-    + ``l2_weight`` * the model's L2 + the model's auxiliary loss, if it has one.
+    + ``l2_weight`` * the model's L2 + the model's auxiliary loss, if it has one; gradients clipped
+    to total norm ``grad_clip`` when it is positive.
     Nothing here reads a value back from the device (``tests/training/test_step.py`` checks it
     for full-graph models), so on a GPU batches queue without waiting.
     """
@@ -90,5 +92,7 @@ def train_step(
         loss = loss + model.auxiliary_loss(graph, users, pos)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    if grad_clip > 0:  # the total norm stays on the device: no sync
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
     return loss.detach()

@@ -47,13 +47,13 @@ def test_minibatch_equals_full_inference_and_features_count():
         PinSAGE(200, 300, item_features=torch.randn(3, 2))
 
 
-@pytest.mark.parametrize("loss", ["bpr", "margin"])
+# margin 0.5: with the default 0.1 this run lands at 1.22-1.35x MostPop on test over seeds 0/1/42 and 1 or 2
+# threads, too close to the threshold to be a test of anything; with 0.5 at 1.57-1.71x (seeds 0, 42)
+@pytest.mark.parametrize("loss", [["loss=bpr"], ["loss=margin", "loss.margin=0.5"]], ids=["bpr", "margin"])
 def test_pinsage_beats_mostpop(cfg_factory, loss):
     overrides = [o for o in SMALL if not o.startswith(("optimizer.lr", "train.epochs"))]
     results = train(
-        cfg_factory(
-            "model=pinsage", f"loss={loss}", "model.num_layers=1", "optimizer.lr=0.005", "train.epochs=40", *overrides
-        )
+        cfg_factory("model=pinsage", *loss, "model.num_layers=1", "optimizer.lr=0.005", "train.epochs=40", *overrides)
     )
     assert results["val/recall@20"] > 1.3 * results["mostpop/val/recall@20"]
     assert results["test/recall@20"] > 1.2 * results["mostpop/test/recall@20"]

@@ -1,0 +1,38 @@
+"""Faults to inject into real runs (imported by ``loss._target_`` in subprocess tests)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from torch import Tensor
+
+from recsys_pyg.losses import BPRLoss
+
+
+class NaNAfterLoss(BPRLoss):
+    """BPR until ``after_calls`` steps have run, then NaN: a loss that diverges mid-training."""
+
+    def __init__(self, after_calls: int = 10, l2_weight: float = 1e-4) -> None:
+        super().__init__(l2_weight)
+        self.after_calls, self.calls = after_calls, 0
+
+    def forward(self, pos: Tensor, neg: Tensor, mask: Tensor | None = None) -> Tensor:
+        self.calls += 1
+        loss = super().forward(pos, neg, mask)
+        return loss * float("nan") if self.calls > self.after_calls else loss
+
+
+class SignalAtLoss(BPRLoss):
+    """BPR that sends its own process SIGTERM at step ``$RECSYS_TEST_SIGNAL_AT`` (when that is set):
+    a signal that lands inside an epoch, exactly where the test wants it."""
+
+    def __init__(self, l2_weight: float = 1e-4) -> None:
+        super().__init__(l2_weight)
+        self.at, self.calls = int(os.environ.get("RECSYS_TEST_SIGNAL_AT", "0")), 0
+
+    def forward(self, pos: Tensor, neg: Tensor, mask: Tensor | None = None) -> Tensor:
+        self.calls += 1
+        if self.calls == self.at:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return super().forward(pos, neg, mask)
