@@ -106,6 +106,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as err:
+        if "Unsupported global" not in str(err):  # no class reference: garbage, not a pickle of objects
+            raise CheckpointError(f"{path} is damaged or not a torch checkpoint (it does not unpickle)") from err
         raise CheckpointError(
             f"{path} holds objects other than tensors and plain containers, which could run code when loaded; "
             f"it was not loaded. Resume only from checkpoints written by recsys_pyg ({err.__class__.__name__})"

@@ -84,23 +84,34 @@ def check_config(cfg: DictConfig) -> None:
         raise ValueError(f"train.monitor={t.monitor} is not a validation metric of this run; choose one of {valid}")
 
 
-def build(node: DictConfig, key: str) -> Any:
-    """``instantiate(node)``, but a bad value surfaces as an error naming the config key.
+def build(node: DictConfig, key: str, **run_args: Any) -> Any:
+    """``instantiate(node)`` (then, for a ``_partial_`` node, called with ``run_args``), but a bad value
+    surfaces as an error naming the config key.
 
     A constructor's ``ValueError``/``TypeError`` is re-raised as the same type with ``<key>.`` or
     ``<key>:`` before its message (``model.embedding_dim must be a positive integer, got 'abc'``);
     any other error (a data file's, say, which names its file and line) is re-raised unchanged.
     """
     try:
-        return instantiate(node)
+        built = instantiate(node)
+        return built(**run_args) if run_args else built
     except InstantiationException as err:
         cause = err.__cause__
         if cause is None or type(cause) not in (ValueError, TypeError):
             raise (cause or err) from None
-        message = str(cause)
-        first = message.split(" ", 1)[0].split("=", 1)[0]
-        prefix = f"{key}." if first in node else f"{key}: "
-        raise type(cause)(prefix + message) from cause
+        raise _named(cause, node, key) from cause
+    except (ValueError, TypeError) as err:
+        if type(err) not in (ValueError, TypeError):
+            raise
+        raise _named(err, node, key) from err
+
+
+def _named(err: Exception, node: DictConfig, key: str) -> Exception:
+    message = str(err)
+    first = message.split(" ", 1)[0].split("=", 1)[0]
+    if first.startswith(f"{key}.") or message.startswith(f"{key}:"):
+        return err  # already named
+    return type(err)((f"{key}." if first in node else f"{key}: ") + message)
 
 
 def feature_inputs(model_fn: Any, data: RecDataset) -> dict[str, Tensor]:
@@ -135,18 +146,18 @@ def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
     if data.val_items.nnz == 0:
         log.warning("dataset %s has no validation part: model selection uses the test split (paper protocol)",
                     data.name)
-    model_fn = build(cfg.model, "model")
-    model = model_fn(num_users=data.num_users, num_items=data.num_items, **feature_inputs(model_fn, data)).to(device)
+    features = feature_inputs(instantiate(cfg.model), data)
+    model = build(cfg.model, "model", num_users=data.num_users, num_items=data.num_items, **features).to(device)
     set_backend(spmm_backend(str(cfg.get("spmm_backend", "auto")), graph, int(cfg.model.get("embedding_dim", 64))))
     # On the run's device, so sampling draws no host-device copies per batch.
     generator = torch.Generator(device=device).manual_seed(int(cfg.seed))
     parts = Parts(data, graph, model, build(cfg.eval, "eval"), generator, started=started)
     if not is_fit_only(model):
-        parts.sampler = build(cfg.sampler, "sampler")(graph=graph, generator=generator)
+        parts.sampler = build(cfg.sampler, "sampler", graph=graph, generator=generator)
         check_sampler(parts.sampler)
         parts.criterion = build(cfg.loss, "loss")
-        parts.optimizer = build(cfg.optimizer, "optimizer")(params=model.parameters())
+        parts.optimizer = build(cfg.optimizer, "optimizer", params=model.parameters())
         if cfg.get("scheduler"):
-            parts.scheduler = build(cfg.scheduler, "scheduler")(optimizer=parts.optimizer)
+            parts.scheduler = build(cfg.scheduler, "scheduler", optimizer=parts.optimizer)
     log.info("model: %s (%d parameters)", model, sum(p.numel() for p in model.parameters()))
     return parts
