@@ -49,13 +49,17 @@ def load_runs(root: Path) -> list[dict[str, Any]]:
         summary = folder / "summary.json"
         failed = folder / "failed.json"
         metrics = folder / "metrics.jsonl"
+        status = folder / "status.json"  # running | finished | failed | interrupted, with the error
+        recorded = json.loads(status.read_text()) if status.exists() else {}
+        error = json.loads(failed.read_text())["error"] if failed.exists() else recorded.get("error", "")
+        kind = "ok" if summary.exists() else ("failed" if failed.exists() else recorded.get("status", "unfinished"))
         runs.append(
             {
                 "run": str(folder.relative_to(root)) or ".",
                 "config": flatten(json.loads(config_path.read_text())),
                 "summary": json.loads(summary.read_text()) if summary.exists() else {},
-                "status": "ok" if summary.exists() else ("failed" if failed.exists() else "unfinished"),
-                "error": json.loads(failed.read_text())["error"] if failed.exists() else "",
+                "status": kind,
+                "error": error,
                 "history": [json.loads(x) for x in metrics.read_text().splitlines() if x.strip()]
                 if metrics.exists()
                 else [],

@@ -154,6 +154,7 @@ class WandbLogger:
         config: the run's resolved configuration (flattened ``a/b`` keys are searchable).
         dir: folder for W&B's files (the run folder).
         id, resume: continue an earlier W&B run (set by ``train.resume``).
+        init_timeout: seconds W&B may take to start before the run goes on without it (default 60).
     """
 
     def __init__(
@@ -169,6 +170,7 @@ class WandbLogger:
         dir: str | Path | None = None,
         id: str | None = None,
         resume: str | None = None,
+        init_timeout: float = 60.0,
     ) -> None:
         self.run: Any = None
         try:
@@ -187,7 +189,7 @@ class WandbLogger:
                 id=id,
                 resume=resume,
                 reinit="finish_previous",
-                settings=wandb.Settings(silent=True, console="off"),
+                settings=wandb.Settings(silent=True, console="off", init_timeout=float(init_timeout)),
             )
         except Exception as err:  # W&B must never stop training
             log.warning("W&B disabled for this run: could not start (%s: %s)", type(err).__name__, err)
