@@ -62,8 +62,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 progress = None
                 if isinstance(metrics, EpochProgress):  # a signal arrived inside the epoch
                     interrupt(parts, state, recorder, stop, metrics)
-                state.epoch = epoch
-                if epoch % int(cfg.train.eval_every) == 0 or epoch == epochs:
+                state.epoch, state.train_time = epoch, state.train_time + metrics["train/epoch_time"]
+                last = epoch == epochs or state.over_budget(cfg.train.get("time_budget_min"))
+                if epoch % int(cfg.train.eval_every) == 0 or last:
                     metrics.update(validate(parts, state, cfg, recorder, metrics))
                 recorder.log(metrics, step=epoch)
                 if parts.scheduler is not None:
@@ -71,11 +72,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 every = int(cfg.train.get("checkpoint_every") or 0)
                 if every and epoch % every == 0 and not is_fit_only(parts.model):
                     save_resumable(last_checkpoint(recorder), parts, state, recorder.config, recorder.wandb_id)
-                if stop() and epoch < epochs:
+                if stop() and not last:
                     interrupt(parts, state, recorder, stop, None)
-                if state.should_stop(int(cfg.train.patience)):
-                    log.info("early stop at epoch %d: no %s gain in %d evaluations", epoch, cfg.train.monitor,
-                             state.stale)  # fmt: skip
+                if last or state.should_stop(int(cfg.train.patience)):
+                    log.info("stop after epoch %d (%.1f min of training; %d evaluations without %s gain)", epoch,
+                             state.train_time / 60, state.stale, cfg.train.monitor)  # fmt: skip
                     break
             return test(parts, state, recorder)
 

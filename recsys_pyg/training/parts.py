@@ -69,6 +69,7 @@ def check_config(cfg: DictConfig) -> None:
     _number("train.checkpoint_every", t.get("checkpoint_every", 0), int, 0, allow_none=True)
     positive_int("train.num_threads", t.get("num_threads"), allow_none=True)
     _number("train.grad_clip", t.get("grad_clip"), float, 0, allow_none=True)
+    _number("train.time_budget_min", t.get("time_budget_min"), float, 0, allow_none=True)
     for key in ("progress", "save_checkpoint", "overwrite"):
         _number(f"train.{key}", t.get(key, False), bool)
     _number("seed", cfg.seed, int)

@@ -25,6 +25,7 @@ class LoopState:
         best_val: every validation metric at ``best_epoch`` (``val/...`` keys).
         stale: validations since the last improvement (early stopping counts these).
         baseline: MostPop's metrics on validation and test, logged at step 0.
+        train_time: seconds spent in training epochs (evaluation excluded), for ``train.time_budget_min``.
     """
 
     epoch: int = 0
@@ -34,6 +35,7 @@ class LoopState:
     best_val: dict[str, float] = field(default_factory=dict)
     stale: int = 0
     baseline: dict[str, float] = field(default_factory=dict)
+    train_time: float = 0.0
 
     def observe(self, val: dict[str, float], monitor: str, model: nn.Module) -> bool:
         """Record a validation of ``model`` at ``self.epoch``; True (and the weights kept) when it is a new best."""
@@ -47,6 +49,10 @@ class LoopState:
     def should_stop(self, patience: int) -> bool:
         """Early stopping: ``patience`` validations without gain (0 = never)."""
         return bool(patience) and self.stale >= patience
+
+    def over_budget(self, minutes: float | None) -> bool:
+        """Whether the training time has reached ``minutes`` (``None`` = no budget)."""
+        return minutes is not None and self.train_time >= 60.0 * float(minutes)
 
     def state_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
