@@ -5,14 +5,8 @@ import time
 import pytest
 import torch
 
-from recsys_pyg.data import BipartiteGraph
 from recsys_pyg.models.propagation import symmetric_spmm
-
-
-def small_graph():
-    user = torch.tensor([0, 0, 1, 2, 2, 1, 3])
-    item = torch.tensor([0, 1, 1, 3, 0, 3, 2])
-    return BipartiteGraph(user, item, 4, 4)
+from tests.models.test_lightgcn_conv import small_graph
 
 
 def test_symmetric_spmm_gradient_equals_autograd():

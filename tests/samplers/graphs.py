@@ -18,3 +18,14 @@ def dense_adversarial_graph(num_users=50, num_items=40, seed=0):
     mask[2, 0] = True
     user, item = mask.nonzero(as_tuple=True)
     return BipartiteGraph(user, item, num_users, num_items), mask
+
+
+def random_graph(num_users, num_items, density, seed=0):
+    """A random bipartite graph of the given density, and its dense (U, I) positive mask."""
+    gen = torch.Generator().manual_seed(seed)
+    mask = torch.rand(num_users, num_items, generator=gen) < density
+    user, item = mask.nonzero(as_tuple=True)
+    return BipartiteGraph(user, item, num_users, num_items), mask
+
+
+PPR_SMALL = dict(window=(1, 10), pool_size=8, num_iterations=10)  # small PPR pools for small graphs

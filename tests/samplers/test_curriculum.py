@@ -2,18 +2,9 @@
 
 import torch
 
-from recsys_pyg.data import BipartiteGraph
 from recsys_pyg.samplers.curriculum import CurriculumSampler
 from recsys_pyg.samplers.ppr import PPRHardSampler
-
-PPR_SMALL = dict(window=(1, 10), pool_size=8, num_iterations=10)
-
-
-def random_graph(num_users, num_items, density, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    mask = torch.rand(num_users, num_items, generator=gen) < density
-    user, item = mask.nonzero(as_tuple=True)
-    return BipartiteGraph(user, item, num_users, num_items), mask
+from tests.samplers.graphs import PPR_SMALL, random_graph
 
 
 def test_curriculum_follows_the_schedule():

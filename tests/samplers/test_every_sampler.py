@@ -3,15 +3,13 @@
 import pytest
 import torch
 
-from recsys_pyg.data import BipartiteGraph
 from recsys_pyg.samplers.curriculum import CurriculumSampler
 from recsys_pyg.samplers.in_batch import InBatchSampler
 from recsys_pyg.samplers.popularity import PopularitySampler
 from recsys_pyg.samplers.ppr import PPRHardSampler
 from recsys_pyg.samplers.shared import SharedSampler
-from tests.samplers.graphs import dense_adversarial_graph
+from tests.samplers.graphs import PPR_SMALL, dense_adversarial_graph, random_graph
 
-PPR_SMALL = dict(window=(1, 10), pool_size=8, num_iterations=10)
 FACTORIES = {
     "shared_uniform": lambda g, gen: SharedSampler(g, 16, gen),
     "shared_popularity": lambda g, gen: SharedSampler(g, 16, gen, distribution="popularity"),
@@ -21,13 +19,6 @@ FACTORIES = {
     "curriculum": lambda g, gen: CurriculumSampler(g, gen, num_easy=1, max_hard=4, **PPR_SMALL),
     "in_batch": lambda g, gen: InBatchSampler(g, gen),
 }
-
-
-def random_graph(num_users, num_items, density, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    mask = torch.rand(num_users, num_items, generator=gen) < density
-    user, item = mask.nonzero(as_tuple=True)
-    return BipartiteGraph(user, item, num_users, num_items), mask
 
 
 @pytest.mark.parametrize("name", list(FACTORIES))

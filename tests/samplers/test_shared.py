@@ -5,13 +5,7 @@ import torch
 
 from recsys_pyg.data import BipartiteGraph
 from recsys_pyg.samplers.shared import SharedSampler
-
-
-def random_graph(num_users, num_items, density, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    mask = torch.rand(num_users, num_items, generator=gen) < density
-    user, item = mask.nonzero(as_tuple=True)
-    return BipartiteGraph(user, item, num_users, num_items), mask
+from tests.samplers.graphs import random_graph
 
 
 def test_shared_negatives_are_one_set_masked_per_user():
