@@ -1,5 +1,7 @@
-"""Recommender models: each gives user and item embeddings scored by a dot product."""
+"""Recommender models: embedding models scored by a dot product; fit-only models (EASE, GF-CF) score directly."""
 
+from recsys_pyg.models.ease import EASE
+from recsys_pyg.models.gfcf import GFCF
 from recsys_pyg.models.lightgcn import LightGCN
 from recsys_pyg.models.lightgcn_conv import LightGCNConv
 from recsys_pyg.models.mean_concat_conv import MeanConcatConv
@@ -8,5 +10,20 @@ from recsys_pyg.models.ngcf import NGCF
 from recsys_pyg.models.ngcf_conv import NGCFConv
 from recsys_pyg.models.pinsage import PinSAGE
 from recsys_pyg.models.pinsage_conv import PinSAGEConv
+from recsys_pyg.models.simgcl import SimGCL
+from recsys_pyg.models.xsimgcl import XSimGCL
 
-__all__ = ["MF", "LightGCN", "LightGCNConv", "MeanConcatConv", "NGCF", "NGCFConv", "PinSAGE", "PinSAGEConv"]
+__all__ = [
+    "EASE",
+    "GFCF",
+    "MF",
+    "LightGCN",
+    "LightGCNConv",
+    "MeanConcatConv",
+    "NGCF",
+    "NGCFConv",
+    "PinSAGE",
+    "PinSAGEConv",
+    "SimGCL",
+    "XSimGCL",
+]

@@ -1,0 +1,160 @@
+"""GF-CF: graph filtering collaborative filtering, a fit-only model (no gradient steps).
+
+Reference: Shen et al., "How Powerful is Graph Convolution for Recommendation?", CIKM 2021;
+official code: github.com/yshenaw/GF_CF, class ``GF_CF`` in ``model.py``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from recsys_pyg.data.graph import BipartiteGraph, sparse_csr
+from recsys_pyg.utils import positive_int
+
+
+def history_entries(graph: BipartiteGraph, users: Tensor) -> tuple[Tensor, Tensor]:
+    """The training items of ``users`` ``(C,)`` as (position in ``users``, item) pairs, on the graph's device.
+
+    Like ``CSR.gather_rows``, but every index stays on the CSR's device (users may come from the CPU).
+    """
+    csr = graph.user_items
+    device = csr.indptr.device
+    users = users.to(device)
+    start = csr.indptr[users]
+    count = csr.indptr[users + 1] - start  # (C,)
+    row = torch.repeat_interleave(torch.arange(users.numel(), device=device), count)  # (n,)
+    offset = torch.arange(row.numel(), device=device) - torch.repeat_interleave(torch.cumsum(count, 0) - count, count)
+    return row, csr.indices[torch.repeat_interleave(start, count) + offset]
+
+
+def inv_sqrt_degree(degree: Tensor) -> Tensor:
+    """:math:`d^{-1/2}`, 0 where the degree is 0 (as the official code's ``d_inv[isinf] = 0``)."""
+    degree = degree.float()
+    return torch.where(degree > 0, degree.clamp_min(1).rsqrt(), torch.zeros_like(degree))
+
+
+def top_right_singular_vectors(mat: Tensor, mat_t: Tensor, k: int, block: int = 64, steps: int = 16) -> Tensor:
+    r"""The top-``k`` right singular vectors of a sparse ``mat`` ``(m, n)`` as rows, ``(k, n)``.
+
+    Randomised block Krylov iteration (Musco & Musco, NeurIPS 2015): an orthonormal basis of
+    :math:`[\Omega, G\Omega, \dots, G^{s-1}\Omega]`, :math:`G = M^\top M`, ``block`` columns per step,
+    then the Rayleigh-Ritz vectors of :math:`G` on it. Only sparse-dense products with ``mat`` and its
+    transpose ``mat_t`` (any device); memory ``n * block * steps`` floats. Exact once the basis spans
+    the row space (``block * steps >= min(m, n) + block``). Directions beyond the rank come back as
+    zero rows. Draws its start from torch's global generator.
+    """
+    m, n = mat.shape
+    basis = torch.linalg.qr(torch.randn(n, min(block, n), device=mat.device)).Q  # (n, b)
+    for _ in range(steps - 1):
+        if basis.shape[1] >= n:
+            break
+        new = mat_t @ (mat @ basis[:, -block:])  # (n, b): the next Krylov block
+        for _ in range(2):  # full reorthogonalisation; twice, as one pass loses it in floating point
+            new = new - basis @ (basis.T @ new)
+        new = torch.linalg.qr(new[:, : n - basis.shape[1]]).Q
+        new = torch.linalg.qr(new - basis @ (basis.T @ new)).Q  # QR of a near-null block can leave the span
+        basis = torch.cat([basis, new], dim=1)
+    projected = mat @ basis  # (m, s)
+    evals, evecs = torch.linalg.eigh((projected.T @ projected).double())  # ascending sigma^2
+    evals, evecs = evals.flip(0)[:k], evecs.flip(1)[:, :k]
+    keep = evals > evals[:1].clamp_min(1e-30) * 1e-10  # beyond the rank: no direction of the data
+    rows = (basis @ evecs.float()).T * keep[:, None].float()  # (k', n)
+    return torch.cat([rows, rows.new_zeros(k - rows.shape[0], n)])  # k rows even when the basis is smaller
+
+
+class GFCF(nn.Module):
+    r"""GF-CF from `"How Powerful is Graph Convolution for Recommendation?"
+    <https://arxiv.org/abs/2108.07567>`_ (Shen et al., CIKM 2021): a linear low-pass filter plus an ideal
+    low-pass filter on the normalised item–item graph, in closed form,
+
+    .. math::
+        \tilde{R} = D_U^{-1/2} R\, D_I^{-1/2}, \qquad
+        \hat{\mathbf{y}}_u = \mathbf{r}_u \tilde{R}^\top \tilde{R}
+        + \alpha\, \mathbf{r}_u D_I^{-1/2}\, V_k V_k^\top D_I^{1/2}
+
+    with :math:`\mathbf{r}_u` the user's raw (0/1) training row and :math:`V_k` the top-``k`` right
+    singular vectors of :math:`\tilde{R}`: the official code's ``U_2 + alpha * U_1``. Items without
+    training interactions get :math:`D_I^{\pm 1/2} = 0` (the official code gives them NaN).
+
+    ``fit`` computes :math:`V_k` by randomised block Krylov iteration on the sparse :math:`\tilde{R}`
+    (:func:`top_right_singular_vectors`), never a dense matrix of the data; ``score`` applies both
+    filters with two sparse-dense products and two ``(k, I)`` products per chunk of users, never an
+    ``I x I`` matrix. The singular vectors and degree scalings are buffers (``best.pt`` holds the model).
+
+    Args:
+        num_users, num_items: sizes of the data.
+        k: singular vectors of the ideal low-pass filter (default 256, as the official code; capped at
+            ``min(num_users, num_items)``).
+        alpha: weight of the ideal low-pass filter (default 0.3, as the official code; 0 gives the
+            linear filter alone, the official setting on Amazon-Book).
+        block: columns per step of the block Krylov SVD (default 64).
+        steps: steps of the block Krylov SVD; its basis has ``block * steps`` columns (default 16).
+
+    Shapes:
+        - **fit:** the training graph
+        - **score:** users ``(C,)`` -> ``(C, I)``
+    """
+
+    fit_only = True
+
+    def __init__(
+        self, num_users: int, num_items: int, k: int = 256, alpha: float = 0.3, block: int = 64, steps: int = 16
+    ) -> None:
+        super().__init__()
+        self.num_users, self.num_items = positive_int("num_users", num_users), positive_int("num_items", num_items)
+        self.k = min(positive_int("k", k), num_users, num_items)
+        self.block, self.steps = positive_int("block", block), positive_int("steps", steps)
+        self.alpha = float(alpha)
+        self.register_buffer("vt", torch.zeros(self.k, num_items))  # (k, I): V_k^T
+        self.register_buffer("user_scale", torch.zeros(num_users))  # (U,): D_U^{-1/2}
+        self.register_buffer("item_scale", torch.zeros(num_items))  # (I,): D_I^{-1/2}
+        self.graph: BipartiteGraph | None = None
+
+    def reset_parameters(self) -> None:
+        for buffer in (self.vt, self.user_scale, self.item_scale):
+            buffer.zero_()
+
+    def __repr__(self) -> str:
+        return f"GFCF({self.num_users}, {self.num_items}, k={self.k}, alpha={self.alpha})"
+
+    @torch.no_grad()
+    def fit(self, graph: BipartiteGraph) -> None:
+        """The degree scalings and the top-``k`` right singular vectors of :math:`\\tilde{R}`."""
+        if (graph.num_users, graph.num_items) != (self.num_users, self.num_items):
+            raise ValueError(f"graph has {graph.num_users} x {graph.num_items} nodes, the model {self.num_users} x "
+                             f"{self.num_items}")  # fmt: skip
+        self.graph = graph
+        self.user_scale.copy_(inv_sqrt_degree(graph.user_degree))
+        self.item_scale.copy_(inv_sqrt_degree(graph.item_degree))
+        norm, norm_t = self.normalized(graph)
+        self.vt.copy_(top_right_singular_vectors(norm, norm_t, self.k, self.block, self.steps))
+
+    def normalized(self, graph: BipartiteGraph) -> tuple[Tensor, Tensor]:
+        r""":math:`\tilde{R}` ``(U, I)`` and :math:`\tilde{R}^\top` ``(I, U)``, sparse CSR."""
+        r, r_t = graph.user_item_matrix, graph.item_user_matrix
+        scaled = []
+        for mat, rows, cols in ((r, self.user_scale, self.item_scale), (r_t, self.item_scale, self.user_scale)):
+            crow, col = mat.crow_indices(), mat.col_indices()
+            row = torch.repeat_interleave(torch.arange(mat.shape[0], device=crow.device), crow.diff())  # (nnz,)
+            values = rows[row] * cols[col]
+            scaled.append(sparse_csr(crow, col, values, (mat.shape[0], mat.shape[1])))
+        return scaled[0], scaled[1]
+
+    @torch.no_grad()
+    def score(self, users: Tensor) -> Tensor:
+        """:math:`\\mathbf{r}_u \\tilde{R}^\\top \\tilde{R} + \\alpha\\, \\mathbf{r}_u D_I^{-1/2} V_k V_k^\\top
+        D_I^{1/2}` for ``users`` ``(C,)``, ``(C, I)``."""
+        if self.graph is None:
+            raise RuntimeError("GFCF.score before fit(graph): fit the model first")
+        graph, device = self.graph, self.vt.device
+        row, col = history_entries(graph, users)
+        h = torch.zeros(self.num_items, users.numel(), device=device)  # (I, C): (r_u D_I^{-1/2})^T
+        h[col, row] = self.item_scale[col]
+        # linear filter, right to left: R~^T R~ r_u^T = D_I^{-1/2} R^T D_U^{-1} R D_I^{-1/2} r_u^T
+        through_users = graph.user_item_matrix @ h * self.user_scale[:, None].pow(2)  # (U, C)
+        scores = graph.item_user_matrix @ through_users * self.item_scale[:, None]  # (I, C)
+        if self.alpha:  # ideal low-pass filter, D_I^{1/2} V V^T D_I^{-1/2} r_u^T
+            sqrt_degree = torch.where(self.item_scale > 0, self.item_scale.reciprocal(), 0.0)  # D_I^{1/2}
+            scores += self.alpha * (self.vt.T @ (self.vt @ h)) * sqrt_degree[:, None]
+        return scores.T  # (C, I)
