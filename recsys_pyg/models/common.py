@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from recsys_pyg.data.graph import BipartiteGraph
 from recsys_pyg.utils import positive_int
 
 
@@ -28,3 +29,10 @@ def embedding_l2(embedding: nn.Embedding, users: Tensor, nodes: Tensor) -> Tenso
     Looked up through the module, so a ``sparse=True`` table gets a sparse gradient.
     """
     return 0.5 * (embedding(users).pow(2).sum() + embedding(nodes).pow(2).sum()) / max(users.numel(), 1)
+
+
+def check_graph(model: nn.Module, graph: BipartiteGraph) -> None:
+    """A fit-only model is fitted on the graph of the sizes it was built for (a clear error otherwise)."""
+    if (graph.num_users, graph.num_items) != (model.num_users, model.num_items):
+        raise ValueError(f"graph has {graph.num_users} x {graph.num_items} nodes, the model "
+                         f"{model.num_users} x {model.num_items}: build the model from the same data")  # fmt: skip

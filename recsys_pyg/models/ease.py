@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from recsys_pyg.data.graph import BipartiteGraph, sparse_csr
+from recsys_pyg.models.common import check_graph
 from recsys_pyg.models.gfcf import history_entries
 from recsys_pyg.utils import positive_int
 
@@ -73,9 +74,7 @@ class EASE(nn.Module):
     @torch.no_grad()
     def fit(self, graph: BipartiteGraph) -> None:
         """:math:`B` from the training interactions, computed in the buffer's own storage."""
-        if (graph.num_users, graph.num_items) != (self.num_users, self.num_items):
-            raise ValueError(f"graph has {graph.num_users} x {graph.num_items} nodes, the model {self.num_users} x "
-                             f"{self.num_items}")  # fmt: skip
+        check_graph(self, graph)
         device = self.weight.device
         if device.type == "cuda":  # B and the run's copy are already there: the Cholesky factor must fit too
             check_memory(self.num_items**2 * 4, torch.cuda.mem_get_info(device)[0], self.num_items, str(device))

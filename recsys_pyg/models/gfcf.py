@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from recsys_pyg.data.graph import BipartiteGraph, sparse_csr
+from recsys_pyg.models.common import check_graph
 from recsys_pyg.utils import positive_int
 
 
@@ -121,9 +122,7 @@ class GFCF(nn.Module):
     @torch.no_grad()
     def fit(self, graph: BipartiteGraph) -> None:
         """The degree scalings and the top-``k`` right singular vectors of :math:`\\tilde{R}`."""
-        if (graph.num_users, graph.num_items) != (self.num_users, self.num_items):
-            raise ValueError(f"graph has {graph.num_users} x {graph.num_items} nodes, the model {self.num_users} x "
-                             f"{self.num_items}")  # fmt: skip
+        check_graph(self, graph)
         self.graph = graph
         self.user_scale.copy_(inv_sqrt_degree(graph.user_degree))
         self.item_scale.copy_(inv_sqrt_degree(graph.item_degree))

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from recsys_pyg.data.graph import BipartiteGraph, sparse_csr
+from recsys_pyg.models.common import check_graph
 from recsys_pyg.utils import positive_int
 
 
@@ -61,9 +62,7 @@ class ItemKNN(nn.Module):
     @torch.no_grad()
     def fit(self, graph: BipartiteGraph) -> None:
         """The ``k`` most cosine-similar items of every item, from the training interactions."""
-        if (graph.num_users, graph.num_items) != (self.num_users, self.num_items):
-            raise ValueError(f"graph has {graph.num_users} x {graph.num_items} nodes, the model {self.num_users} x "
-                             f"{self.num_items}")  # fmt: skip
+        check_graph(self, graph)
         self.graph = graph
         device = graph.user.device
         r_t = graph.item_user_matrix  # (I, U)
