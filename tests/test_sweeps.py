@@ -65,7 +65,7 @@ def test_a_failed_job_is_reported_and_the_others_complete(tmp_path, capsys):
     assert "embedding_dim must be a positive integer" in report[1]["error"]
     assert "1 failed" in out.stderr + out.stdout
     compare_main([str(tmp_path)])
-    assert "failed: ValueError: embedding_dim must be a positive integer" in capsys.readouterr().out
+    assert "failed: ValueError: model.embedding_dim must be a positive integer" in capsys.readouterr().out
 
 
 def test_wandb_offline_history_has_every_evaluation(cfg_factory, tmp_path):
