@@ -43,7 +43,7 @@ def test_training_beats_mostpop(cfg_factory, tmp_path, model):
     assert json.loads((tmp_path / "config.json").read_text())["model"]["_target_"].endswith(
         "MF" if model == "mf" else "LightGCN"
     )
-    ckpt = torch.load(tmp_path / "checkpoints" / "best.pt", weights_only=False)
+    ckpt = torch.load(tmp_path / "checkpoints" / "best.pt", weights_only=True)
     assert ckpt["epoch"] == results["best_epoch"] and ckpt["val/recall@20"] == results["val/recall@20"]
 
 
