@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every baseline on one dataset and protocol, each in its own folder, then one comparison table.
 #
-#   scripts/baselines.sh experiment=lightgcn_paper dataset.path=../shared/data/gowalla
+#   scripts/baselines.sh experiment=paper_protocol dataset.path=../shared/data/gowalla
 #   BUDGET_MIN=60 ONLY="gfcf lightgcn_bpr" scripts/baselines.sh dataset=ml100k dataset.path=../shared/data/ml-100k
 #
 # The arguments (the dataset and its protocol) go to every run; BUDGET_MIN caps each trained model's

@@ -58,21 +58,32 @@ def test_every_group_option_composes_and_instantiates(cfg_factory, group, option
     "preset", [f"experiment={o}" for o in options("experiment")] + [f"debug={o}" for o in options("debug")]
 )
 def test_presets_compose(cfg_factory, preset):
-    """Each preset composes into a valid config that holds every value the preset file sets."""
+    """Each preset composes into a valid config that holds every value the preset file sets, and the
+    values of a preset it includes (``experiment/lightgcn_paper`` includes ``paper_protocol``) unless it sets them."""
     cfg = cfg_factory(preset)
     check_config(cfg)
     group, name = preset.split("=")
+    for key, value in preset_values(group, name).items():
+        assert OmegaConf.select(cfg, key) == value, (preset, key)
+
+
+def preset_values(group: str, name: str) -> dict:
+    """Every value a preset sets (its included presets' first, so its own win), each group it overrides
+    checked to hold that option's ``_target_`` under the key ``"<group>._target_"``."""
     spec = OmegaConf.load(Path(CONF) / group / f"{name}.yaml")
+    values = {}
     for entry in spec.get("defaults", []):
+        if isinstance(entry, str):  # another preset of the same group
+            values.update(preset_values(group, entry))
+            continue
         for key, option in entry.items():  # e.g. "override /model": "lightgcn"
             chosen = key.split("/", 1)[1]
             want = OmegaConf.load(Path(CONF) / chosen / f"{option}.yaml").get("_target_")
-            assert OmegaConf.select(cfg, chosen.replace("/", "."))._target_ == want, (preset, chosen)
-    values = flatten(OmegaConf.to_container(spec, resolve=False))
-    values = {k: v for k, v in values.items() if not k.startswith("defaults")}
-    assert values, f"{preset} sets nothing"
-    for key, value in values.items():
-        assert OmegaConf.select(cfg, key) == value, (preset, key)
+            values[chosen.replace("/", ".") + "._target_"] = want
+    own = flatten(OmegaConf.to_container(spec, resolve=False))
+    own = {k: v for k, v in own.items() if not k.startswith("defaults")}
+    assert own, f"{group}/{name} sets nothing"
+    return {**values, **own}
 
 
 def test_unknown_names_list_the_valid_ones(cfg_factory):

@@ -155,6 +155,14 @@ def test_given_split_and_the_paper_protocol(cfg_factory, tmp_path):
     assert len(instantiate(paper.dataset).split.val) == 0
     # with no validation part, selection uses the test split: the best "val" is a test value
     assert results["val/recall@20"] == pytest.approx(results["test/recall@20"])
+    # the protocol alone, for a model with no embeddings (the baselines script runs GF-CF this way)
+    fit_only = cfg_factory(
+        "experiment=paper_protocol", "model=gfcf", "model.k=8",
+        f"dataset.path={tmp_path / 'gowalla'}", f"paths.data_dir={tmp_path}",
+    )  # fmt: skip
+    assert fit_only.model._target_.endswith("GFCF") and fit_only.eval.ks == [20]
+    fitted = train(fit_only)
+    assert fitted["val/recall@20"] == pytest.approx(fitted["test/recall@20"])
 
 
 def test_any_csv_with_string_ids(cfg_factory, tmp_path):
