@@ -50,8 +50,9 @@ class CSR:
     def gather_rows(self, rows: Tensor) -> tuple[Tensor, Tensor]:
         """Entries of the given rows as (position in ``rows``, column), vectorised."""
         start, count = self.indptr[rows], self.degree()[rows]
-        local = torch.repeat_interleave(torch.arange(rows.numel()), count)  # (n,)
-        offset = torch.arange(local.numel()) - torch.repeat_interleave(torch.cumsum(count, 0) - count, count)
+        local = torch.repeat_interleave(torch.arange(rows.numel(), device=rows.device), count)  # (n,)
+        first = torch.repeat_interleave(torch.cumsum(count, 0) - count, count)
+        offset = torch.arange(local.numel(), device=rows.device) - first
         return local, self.indices[torch.repeat_interleave(start, count) + offset]
 
     def to_dense(self) -> Tensor:

@@ -6,14 +6,12 @@ Neural Modeling for Large Corpus Item Recommendations", RecSys 2019).
 
 from __future__ import annotations
 
-from functools import cached_property
-
 import torch
 from torch import Tensor
 
 from recsys_pyg.data.graph import BipartiteGraph
 from recsys_pyg.samplers.negatives import Negatives
-from recsys_pyg.samplers.pairs import edge_keys, is_positive
+from recsys_pyg.samplers.pairs import positive_mask
 
 
 class InBatchSampler:
@@ -41,13 +39,9 @@ class InBatchSampler:
     def __repr__(self) -> str:
         return "InBatchSampler()"
 
-    @cached_property
-    def _keys(self) -> Tensor:
-        return edge_keys(self.graph)  # (E,)
-
     def sample(self, users: Tensor, pos_items: Tensor, epoch: int = 0) -> Negatives:
         """The batch's items ``(B,)`` and the ``(B, B)`` mask, False where the item is the row user's positive."""
         if pos_items is None or pos_items.shape != users.shape:
             raise ValueError("InBatchSampler needs the batch's positive items, one per user")
-        mask = ~is_positive(self._keys, self.graph.num_items, users[:, None], pos_items[None, :])  # (B, B)
+        mask = ~positive_mask(self.graph.user_items, users, pos_items)  # (B, B)
         return Negatives(items=pos_items, mask=mask)

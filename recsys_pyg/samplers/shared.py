@@ -14,7 +14,7 @@ from torch import Tensor
 
 from recsys_pyg.data.graph import BipartiteGraph
 from recsys_pyg.samplers.negatives import Negatives
-from recsys_pyg.samplers.pairs import edge_keys, is_positive
+from recsys_pyg.samplers.pairs import positive_mask
 from recsys_pyg.utils import positive_int
 
 
@@ -64,10 +64,6 @@ class SharedSampler:
         return f"SharedSampler(num_negatives={self.num_negatives}, distribution={self.distribution!r}{beta})"
 
     @cached_property
-    def _keys(self) -> Tensor:
-        return edge_keys(self.graph)  # (E,)
-
-    @cached_property
     def probs(self) -> Tensor:
         """Sampling probability of each item, ``(I,)`` float64 on the CPU (for a log-q correction)."""
         if self.distribution == "uniform":
@@ -82,7 +78,7 @@ class SharedSampler:
     def sample(self, users: Tensor, pos_items: Tensor | None = None, epoch: int = 0) -> Negatives:
         """Shared negatives ``(S,)`` and the ``(B, S)`` mask of which count for each row."""
         items = self.sample_shared().to(users.device)  # (S,)
-        mask = ~is_positive(self._keys, self.graph.num_items, users[:, None], items[None, :])  # (B, S)
+        mask = ~positive_mask(self.graph.user_items, users, items)  # (B, S)
         return Negatives(items=items, mask=mask)
 
     def sample_shared(self) -> Tensor:

@@ -1,0 +1,29 @@
+import pytest
+import torch
+
+from recsys_pyg.samplers.pairs import edge_keys, is_positive, positive_mask
+
+from .graphs import dense_adversarial_graph, random_graph
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_positive_mask_is_the_dense_lookup(seed):
+    """Batch x set masks equal the dense matrix and the binary search, with repeated users and items."""
+    graph, dense = random_graph(60, 45, 0.2, seed)
+    gen = torch.Generator().manual_seed(seed)
+    users = torch.randint(60, (200,), generator=gen)  # repeats, as a batch of edges has
+    for items in (torch.randperm(45, generator=gen)[:17], torch.randint(45, (200,), generator=gen)):
+        got = positive_mask(graph.user_items, users, items)
+        assert got.shape == (200, items.numel()) and got.dtype == torch.bool
+        assert torch.equal(got, dense[users][:, items])
+        assert torch.equal(got, is_positive(edge_keys(graph), 45, users[:, None], items[None, :]))
+        assert 0 < got.sum() < got.numel()  # both outcomes occur: the check can fail
+
+
+def test_positive_mask_edge_cases():
+    graph, dense = dense_adversarial_graph()
+    users = torch.tensor([0, 0, 1, 2, 2])  # user 2 has item 0 alone
+    items = torch.arange(40)
+    assert torch.equal(positive_mask(graph.user_items, users, items), dense[users])
+    empty = positive_mask(graph.user_items, users, items[:0])
+    assert empty.shape == (5, 0)
