@@ -26,6 +26,15 @@ The sparse-dense product of LightGCN/NGCF is chosen as a run chooses it (``spmm_
 torch's, unless ``torch_sparse`` is installed and measured faster on the graph; the
 ``spmm backends`` line gives both timings when it is installed.
 
+Sampler rows (``sampler:<model>:<sampler>:<loss>``): every negative sampler of ``conf/sampler/`` with
+its default options, for MF and LightGCN, with BPR and the sampled softmax (``conf/loss/``), built
+from the same YAML a run uses. The sampling share is the sampler's time over sampling + training
+step, timed as ``train_epoch`` times it (a chunkable sampler draws 64 batches per call, the others
+one batch per call); ``curriculum`` is timed at epoch 7, its most hard negatives (6). The PPR pools
+of ``ppr_hard``/``curriculum`` are built once per run and cached on disk: here with 2 power
+iterations instead of 20 (the per-batch draw does not depend on them), their build time reported
+apart (``scripts/bench_ppr.py`` measures the full build).
+
 Reference rows, measured in the same run:
 - ``naive LGConv``: LightGCN through PyG's ``LGConv`` on the edge list with autograd and the
   normalisation recomputed on every call, as PyG's LightGCN example does;
@@ -52,6 +61,9 @@ import torch
 
 SIZES = {"gowalla": (30_000, 41_000, 1_160_000), "tiny": (600, 800, 20_000)}
 MODELS = ["mf", "lightgcn", "lightgcn-sampled", "ngcf", "pinsage"]
+SAMPLERS = ["uniform", "popularity", "shared", "in_batch", "ppr_hard", "curriculum"]
+SAMPLER_ROWS = [f"sampler:{m}:{s}:{loss}" for m in ("mf", "lightgcn") for s in SAMPLERS for loss in ("bpr", "softmax")]
+CONF = Path(__file__).resolve().parent.parent / "conf"
 WARMUP = 5  # batches run before timing
 CHUNK = 64  # batches per sampler call, the default train.sample_batches
 PINSAGE_CAP = 8192  # pinsage-capped (scaling rows): model.max_hop_nodes
@@ -139,6 +151,50 @@ def bare_gemm_topk(u: torch.Tensor, i: torch.Tensor, users: torch.Tensor, k: int
     return time.time() - t
 
 
+def sampler_row(row: str, graph, batches: int) -> dict:
+    """Sampling share of one sampler x model x loss, built from the YAML a run uses (see the docstring)."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from recsys_pyg.contracts import check_sampler
+    from recsys_pyg.optim import MixedAdam
+    from recsys_pyg.training import train_step
+    from recsys_pyg.training.hardness import HardnessMeter
+
+    _, name, sampler_name, loss_name = row.split(":")
+    spec = OmegaConf.load(CONF / "sampler" / f"{sampler_name}.yaml")
+    if "cache_dir" in spec:  # PPR pools: not cached across rows, 2 iterations (see the docstring)
+        spec.cache_dir, spec.num_iterations = None, 2
+    t = time.time()
+    sampler = instantiate(spec)(graph=graph, generator=torch.Generator().manual_seed(0))
+    setup_s = time.time() - t
+    criterion = instantiate(OmegaConf.load(CONF / "loss" / f"{loss_name}.yaml"))
+    model = build_model(name, graph.num_users, graph.num_items)
+    sparse = any(isinstance(m, torch.nn.Embedding) and m.sparse for m in model.modules())
+    optimizer = (MixedAdam if sparse else torch.optim.Adam)(model.parameters(), lr=1e-3)
+    chunk = CHUNK if check_sampler(sampler) else 1
+    epoch = 7  # the curriculum's most hard negatives; the others ignore it
+    gen, hardness = torch.Generator().manual_seed(0), HardnessMeter()
+    sample_t, train_t = [], []
+    model.train()
+    for b in range(batches + WARMUP):
+        idx = torch.randint(graph.num_edges, (2048 * chunk,), generator=gen)
+        users, pos = graph.user[idx], graph.item[idx]
+        t = time.time()
+        drawn = sampler.sample(users, pos, epoch)
+        ts = (time.time() - t) / chunk
+        neg = drawn.rows(0, 2048) if chunk > 1 else drawn
+        t = time.time()
+        train_step(model, graph, users[:2048], pos[:2048], neg, criterion, optimizer, hardness)
+        if b >= WARMUP:
+            sample_t.append(ts)
+            train_t.append(time.time() - t)
+    sample, step = statistics.median(sample_t), statistics.median(train_t)
+    return {"row": row, "setup_s": setup_s, "sample_per_batch_s": sample, "train_per_batch_s": step,
+            "epoch_s": -(-graph.num_edges // 2048) * (sample + step), "sampling_share": sample / (sample + step),
+            "peak_rss_mib": rss_mib()}  # fmt: skip
+
+
 def worker(args: argparse.Namespace) -> dict:
     from recsys_pyg.data import BipartiteGraph
     from recsys_pyg.data.graph import CSR
@@ -162,6 +218,8 @@ def worker(args: argparse.Namespace) -> dict:
         num_users, num_items = train["num_users"], train["num_items"]
         graph = BipartiteGraph(train["user"], train["item"], num_users, num_items)
         truth = CSR.from_pairs(test["user"], test["item"], num_users, num_items)
+    if args.row.startswith("sampler:"):
+        return sampler_row(args.row, graph, args.batches)
     t = time.time()
     _ = graph.adj  # normalised adjacency, built once
     out: dict = {"row": args.row, "edges": graph.num_edges, "adj_s": time.time() - t}
@@ -253,7 +311,31 @@ def fmt(x: float | None, digits: int = 3) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
 
-def report(meta: dict, rows: list[dict], scaling: list[dict]) -> str:
+def sampler_report(rows: list[dict]) -> list[str]:
+    """The sampler x model x loss table: sampling share of each, and whether it is within 10%."""
+    lines = [
+        "",
+        "Every sampler (default options) x loss, batch 2048, d = 64: the sampling share of the epoch "
+        "(sample / (sample + training step)); PPR pools built once per run (2 iterations here).",
+        "",
+        "| model | sampler | loss | sample/batch (ms) | train/batch (ms) | sampling share | <= 0.10 | setup (s) |",
+        "|---|---|---|---:|---:|---:|---|---:|",
+    ]
+    for r in rows:
+        _, model, sampler, loss = r["row"].split(":")
+        if "error" in r:
+            lines.append(f"| {model} | {sampler} | {loss} | error: {r['error']} |")
+            continue
+        share = r["sampling_share"]
+        lines.append(
+            f"| {model} | {sampler} | {loss} | {r['sample_per_batch_s'] * 1000:.2f} | "
+            f"{r['train_per_batch_s'] * 1000:.1f} | {share:.3f} | {'yes' if share <= 0.10 else 'NO'} | "
+            f"{r['setup_s']:.1f} |"
+        )
+    return lines
+
+
+def report(meta: dict, rows: list[dict], scaling: list[dict], sampler_rows: list[dict] = ()) -> str:
     by = {r["row"]: r for r in rows}
     lines = [
         f"Synthetic {meta['size']}: {meta['users']} users x {meta['items']} items, "
@@ -312,6 +394,8 @@ def report(meta: dict, rows: list[dict], scaling: list[dict]) -> str:
     ]
     lines += ["", "| ratio | value | target | met |", "|---|---:|---|---|"]
     lines += [f"| {n} | {v:.3f} | {t} | {'yes' if ok else 'NO'} |" for n, v, t, ok in checks]
+    if sampler_rows:
+        lines += sampler_report(list(sampler_rows))
     if scaling:
         lines += [
             "",
@@ -365,6 +449,7 @@ def main() -> None:
     parser.add_argument("--size", choices=sorted(SIZES), default="gowalla")
     parser.add_argument("--batches", type=int, default=20, help="measured batches per row")
     parser.add_argument("--scaling", action="store_true", help="add the 1e5 / 1e6 / 1e7 edge scaling rows")
+    parser.add_argument("--only", choices=["models", "samplers"], help="only the model rows or the sampler rows")
     parser.add_argument("--out", type=Path, default=Path("bench_results"))
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--row", help=argparse.SUPPRESS)
@@ -377,10 +462,13 @@ def main() -> None:
         data = Path(tmp) / "split.pt"
         meta = {"size": args.size, **make_data(args.size, data)}
         print(f"data: {meta}", flush=True)
-        rows = []
-        for row in [*MODELS, "naive", "bare_gemm"]:
+        rows, sampler_rows = [], []
+        for row in [*MODELS, "naive", "bare_gemm"] if args.only != "samplers" else []:
             rows.append(run_row(row, data, args.batches))
             print(f"  {row}: {rows[-1]}", flush=True)
+        for row in SAMPLER_ROWS if args.only != "models" else []:
+            sampler_rows.append(run_row(row, data, args.batches))
+            print(f"  {row}: {sampler_rows[-1]}", flush=True)
         scaling = []
         if args.scaling:
             for model in ("mf", "lightgcn", "lightgcn-sampled", "pinsage", "pinsage-capped"):
@@ -388,12 +476,13 @@ def main() -> None:
                     # full-graph LightGCN takes seconds per batch at 1e7: fewer measured batches there
                     scaling.append(run_row(f"scale-{model}:{edges}", data, 2 if model == "lightgcn" else 20))
                     print(f"  scale {model} {edges}: {scaling[-1]}", flush=True)
-    text = report(meta, rows, scaling)
+    text = report(meta, rows, scaling, sampler_rows)
     print()
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.md").write_text(text + "\n")
-    (args.out / "bench.json").write_text(json.dumps({"meta": meta, "rows": rows, "scaling": scaling}, indent=2))
+    record = {"meta": meta, "rows": rows, "samplers": sampler_rows, "scaling": scaling}
+    (args.out / "bench.json").write_text(json.dumps(record, indent=2))
 
 
 if __name__ == "__main__":

@@ -130,20 +130,27 @@ class BipartiteGraph:
         return torch.bincount(self.item, minlength=self.num_items)
 
     @cached_property
+    def item_users(self) -> CSR:
+        """Each item's training users, sorted: the transpose of ``user_items``."""
+        order = torch.argsort(self.item * self.num_users + self.user)  # by item, then user
+        indptr = torch.zeros(self.num_items + 1, dtype=torch.long, device=self.item.device)
+        indptr[1:] = torch.cumsum(self.item_degree, 0)
+        return CSR(indptr, self.user[order], self.num_users)
+
+    @cached_property
     def user_item_matrix(self) -> Tensor:
         """The interaction matrix :math:`R`, sparse CSR ``(U, I)`` of ones (float32)."""
         csr = self.user_items
-        return sparse_csr(csr.indptr, csr.indices, torch.ones_like(csr.indices, dtype=torch.float), (
-            self.num_users, self.num_items))
+        return sparse_csr(
+            csr.indptr, csr.indices, torch.ones_like(csr.indices, dtype=torch.float), (self.num_users, self.num_items)
+        )
 
     @cached_property
     def item_user_matrix(self) -> Tensor:
         r""":math:`R^\top`, sparse CSR ``(I, U)`` of ones (float32)."""
-        order = torch.argsort(self.item * self.num_users + self.user)  # by item, then user
-        crow = torch.zeros(self.num_items + 1, dtype=torch.long, device=self.item.device)
-        crow[1:] = torch.cumsum(self.item_degree, 0)
+        csr = self.item_users
         ones = torch.ones(self.num_edges, dtype=torch.float, device=self.item.device)
-        return sparse_csr(crow, self.user[order], ones, (self.num_items, self.num_users))
+        return sparse_csr(csr.indptr, csr.indices, ones, (self.num_items, self.num_users))
 
     @cached_property
     def adj(self) -> Tensor:
@@ -162,7 +169,7 @@ class BipartiteGraph:
         graph.num_users, graph.num_items = self.num_users, self.num_items
         graph.user_items = self.user_items.to(device)
         graph.user, graph.item = self.user.to(device), self.item.to(device)
-        for name in ("adj", "edge_index", "item_degree", "user_degree"):
+        for name in ("adj", "edge_index", "item_degree", "user_degree", "item_users"):
             if name in self.__dict__:
                 graph.__dict__[name] = self.__dict__[name].to(device)
         return graph

@@ -43,5 +43,5 @@ class InBatchSampler:
         """The batch's items ``(B,)`` and the ``(B, B)`` mask, False where the item is the row user's positive."""
         if pos_items is None or pos_items.shape != users.shape:
             raise ValueError("InBatchSampler needs the batch's positive items, one per user")
-        mask = ~positive_mask(self.graph.user_items, users, pos_items)  # (B, B)
+        mask = ~positive_mask(self.graph, users, pos_items)  # (B, B)
         return Negatives(items=pos_items, mask=mask)

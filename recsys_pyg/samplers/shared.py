@@ -78,7 +78,7 @@ class SharedSampler:
     def sample(self, users: Tensor, pos_items: Tensor | None = None, epoch: int = 0) -> Negatives:
         """Shared negatives ``(S,)`` and the ``(B, S)`` mask of which count for each row."""
         items = self.sample_shared().to(users.device)  # (S,)
-        mask = ~positive_mask(self.graph.user_items, users, items)  # (B, S)
+        mask = ~positive_mask(self.graph, users, items)  # (B, S)
         return Negatives(items=items, mask=mask)
 
     def sample_shared(self) -> Tensor:

@@ -11,10 +11,13 @@ def test_positive_mask_is_the_dense_lookup(seed):
     """Batch x set masks equal the dense matrix and the binary search, with repeated users and items."""
     graph, dense = random_graph(60, 45, 0.2, seed)
     gen = torch.Generator().manual_seed(seed)
-    users = torch.randint(60, (200,), generator=gen)  # repeats, as a batch of edges has
-    for items in (torch.randperm(45, generator=gen)[:17], torch.randint(45, (200,), generator=gen)):
-        got = positive_mask(graph.user_items, users, items)
-        assert got.shape == (200, items.numel()) and got.dtype == torch.bool
+    many = torch.randint(60, (200,), generator=gen)  # repeats, as a batch of edges has
+    few = torch.randint(4, (200,), generator=gen)  # 4 distinct users: their rows are read, not the items'
+    cases = [(many, torch.randperm(45, generator=gen)[:5]), (many, torch.randint(45, (200,), generator=gen)),
+             (few, torch.randint(45, (300,), generator=gen)), (few, torch.randperm(45, generator=gen)[:3])]  # fmt: skip
+    for users, items in cases:
+        got = positive_mask(graph, users, items)
+        assert got.shape == (users.numel(), items.numel()) and got.dtype == torch.bool
         assert torch.equal(got, dense[users][:, items])
         assert torch.equal(got, is_positive(edge_keys(graph), 45, users[:, None], items[None, :]))
         assert 0 < got.sum() < got.numel()  # both outcomes occur: the check can fail
@@ -24,6 +27,6 @@ def test_positive_mask_edge_cases():
     graph, dense = dense_adversarial_graph()
     users = torch.tensor([0, 0, 1, 2, 2])  # user 2 has item 0 alone
     items = torch.arange(40)
-    assert torch.equal(positive_mask(graph.user_items, users, items), dense[users])
-    empty = positive_mask(graph.user_items, users, items[:0])
+    assert torch.equal(positive_mask(graph, users, items), dense[users])
+    empty = positive_mask(graph, users, items[:0])
     assert empty.shape == (5, 0)

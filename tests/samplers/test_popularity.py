@@ -1,12 +1,15 @@
 """PopularitySampler: draws follow degree^beta over each user's non-positives."""
 
+import pytest
 import torch
 
 from recsys_pyg.data import BipartiteGraph
 from recsys_pyg.samplers.popularity import PopularitySampler
 
 
-def test_popularity_sampler_follows_degree_power():
+@pytest.mark.parametrize("path", ["rejected", "block"])
+def test_popularity_sampler_follows_degree_power(path):
+    """Both redraw schemes (the rejected entries alone on the CPU, the whole block on an accelerator)."""
     gen = torch.Generator().manual_seed(0)
     num_items, beta = 40, 0.75
     weight = torch.linspace(0.02, 0.9, num_items)  # item j chosen by each of 300 filler users w.p. weight[j]
@@ -16,6 +19,8 @@ def test_popularity_sampler_follows_degree_power():
     user, item = fill.nonzero(as_tuple=True)
     graph = BipartiteGraph(user, item, 300, num_items)
     sampler = PopularitySampler(graph, num_negatives=50, beta=beta, generator=torch.Generator().manual_seed(3))
+    if path == "block":
+        sampler._redraw_rejected = sampler._redraw_block
     draws = sampler.sample(torch.zeros(2000, dtype=torch.long)).items.flatten()  # 100k draws for user 0
     counts = torch.bincount(draws, minlength=num_items).double()
     free = ~fill[0]
