@@ -10,7 +10,7 @@ PY := $(ENV_DIR)/bin/python
 STAMP := $(ENV_DIR)/.recsys_pyg_installed
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: help install train test test-all lint bench clean
+.PHONY: help install train test test-all lint bench ttq clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-10s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ lint: $(STAMP) ## Ruff
 
 clean: ## Remove run outputs (not the environment)
 	rm -rf outputs multirun
+
+ttq: $(STAMP) ## Time to quality: test Recall@20 against training minutes per config (scripts/time_to_quality.py $(ARGS))
+	$(PY) scripts/time_to_quality.py $(ARGS)
 
 bench: $(STAMP) ## Speed/memory benchmark on Gowalla-sized synthetic data (a few minutes; writes bench_results/)
 	$(PY) scripts/bench.py --scaling $(ARGS)

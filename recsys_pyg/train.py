@@ -63,8 +63,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 if isinstance(metrics, EpochProgress):  # a signal arrived inside the epoch
                     interrupt(parts, state, recorder, stop, metrics)
                 state.epoch, state.train_time = epoch, state.train_time + metrics["train/epoch_time"]
+                metrics["train/time"] = state.train_time
                 last = epoch == epochs or state.over_budget(cfg.train.get("time_budget_min"))
-                if epoch % int(cfg.train.eval_every) == 0 or last:
+                due = state.crossed(cfg.train.get("eval_every_min"), metrics["train/epoch_time"])
+                if epoch % int(cfg.train.eval_every) == 0 or last or due:
                     metrics.update(validate(parts, state, cfg, recorder, metrics))
                 recorder.log(metrics, step=epoch)
                 if parts.scheduler is not None:
@@ -138,8 +140,14 @@ def baseline(parts: Parts) -> dict[str, float]:
 def validate(
     parts: Parts, state: LoopState, cfg: DictConfig, recorder: Recorder, epoch_metrics: dict[str, float]
 ) -> dict[str, float]:
-    """Validation metrics at ``state.epoch``; a new best is kept (and written to ``checkpoints/best.pt``)."""
+    """Validation metrics at ``state.epoch``; a new best is kept (and written to ``checkpoints/best.pt``).
+
+    With ``train.test_curve``, the current weights are tested too (``curve/test/*``, for learning curves
+    against training time; selection never sees them); ``eval/time`` is what the evaluations took.
+    """
+    started = time.time()
     val = prefixed(evaluate_part(parts, "val"), "val")
+    curve = prefixed(evaluate_part(parts, "test"), "curve/test") if cfg.train.get("test_curve") else {}
     monitor = str(cfg.train.monitor)
     if state.observe(val, monitor, parts.model) and cfg.train.save_checkpoint:
         best = {"model": state.best_state, "epoch": state.epoch, monitor: state.best, "config": recorder.config}
@@ -149,7 +157,7 @@ def validate(
         state.epoch, epoch_metrics.get("train/loss", float("nan")), monitor, val[monitor], state.best,
         state.best_epoch, epoch_metrics["train/epoch_time"],
     )  # fmt: skip
-    return val
+    return {**val, **curve, "eval/time": time.time() - started}
 
 
 def test(parts: Parts, state: LoopState, recorder: Recorder) -> dict[str, float]:
@@ -164,11 +172,23 @@ def test(parts: Parts, state: LoopState, recorder: Recorder) -> dict[str, float]
         "best_epoch": float(state.best_epoch),
         "epochs": float(state.epoch),
         "time": time.time() - parts.started,
+        "train_time": state.train_time,
+        "peak_rss_mib": peak_rss_mib(),
     }
     recorder.summary(results)
     recorder.finish()
     log.info("results in %s\n%s", recorder.dir, results_table(results, parts.evaluator.ks))
     return results
+
+
+def peak_rss_mib() -> float | None:
+    """This process's peak resident memory in MiB (Linux ``VmHWM``; ``None`` elsewhere)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    line = next((x for x in status.splitlines() if x.startswith("VmHWM:")), None)
+    return int(line.split()[1]) / 1024 if line else None
 
 
 def evaluate_part(parts: Parts, part: str) -> dict[str, float]:

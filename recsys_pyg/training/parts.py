@@ -70,7 +70,10 @@ def check_config(cfg: DictConfig) -> None:
     positive_int("train.num_threads", t.get("num_threads"), allow_none=True)
     _number("train.grad_clip", t.get("grad_clip"), float, 0, allow_none=True)
     _number("train.time_budget_min", t.get("time_budget_min"), float, 0, allow_none=True)
-    for key in ("progress", "save_checkpoint", "overwrite"):
+    _number("train.eval_every_min", t.get("eval_every_min"), float, 0, allow_none=True)
+    if t.get("eval_every_min") == 0:
+        raise ValueError("train.eval_every_min must be > 0 (minutes of training between evaluations) or null")
+    for key in ("progress", "save_checkpoint", "overwrite", "test_curve"):
         _number(f"train.{key}", t.get(key, False), bool)
     _number("seed", cfg.seed, int)
     ks = cfg.eval.get("ks")

@@ -54,6 +54,14 @@ class LoopState:
         """Whether the training time has reached ``minutes`` (``None`` = no budget)."""
         return minutes is not None and self.train_time >= 60.0 * float(minutes)
 
+    def crossed(self, minutes: float | None, epoch_time: float) -> bool:
+        """Whether the last epoch (``epoch_time`` seconds) took the training time across a multiple of ``minutes``
+        (``train.eval_every_min``: evaluations at fixed points of training time; ``None`` = never)."""
+        if minutes is None:
+            return False
+        period = 60.0 * float(minutes)
+        return math.floor(self.train_time / period) > math.floor((self.train_time - epoch_time) / period)
+
     def state_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 

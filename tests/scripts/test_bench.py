@@ -32,3 +32,7 @@ def test_bench_tiny(tmp_path):
     assert "ours / naive LGConv" in (tmp_path / "bench.md").read_text()
     assert 0 < rows["lightgcn-sampled"]["batch_nodes"] <= 600 + 800  # the tiny graph bounds it
     assert rows["lightgcn-sampled"]["eval_rank_s"] > 0
+    samplers = {r["row"]: r for r in result["samplers"]}  # every sampler x loss x model, from the run's YAML
+    assert len(samplers) == 24 and all("error" not in r for r in samplers.values())
+    assert all(0 < r["sampling_share"] < 1 for r in samplers.values())
+    assert "| lightgcn | ppr_hard | softmax |" in (tmp_path / "bench.md").read_text()

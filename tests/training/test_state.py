@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from recsys_pyg.train import train
@@ -40,3 +41,30 @@ def test_time_budget_stops_training_and_validates_the_last_epoch(cfg_factory, tm
     assert results["epochs"] == 1 and results["best_epoch"] == 1  # validated though eval_every is 10
     lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert "val/recall@20" in lines[1] and "test/recall@20" in lines[-1]
+
+
+def test_crossed_marks_the_epochs_that_pass_each_multiple_of_the_period():
+    state = LoopState()
+    ends = []
+    for seconds in [50, 50, 50, 10, 200, 5]:  # training time 50 100 150 160 360 365
+        state.train_time += seconds
+        ends.append(state.crossed(1.0, seconds))  # every 60 s of training
+    assert ends == [False, True, True, False, True, False]  # 60 in epoch 2, 120 in 3, 180..360 in 5
+    assert not state.crossed(None, 5)
+
+
+def test_learning_curve_at_fixed_training_times(cfg_factory, tmp_path):
+    """train.eval_every_min validates on schedule; train.test_curve adds the test of the current weights,
+    which at the best epoch are the weights the final test uses: the same numbers."""
+    results = train(cfg_factory("debug=default", "train.epochs=4", "train.eval_every=100", "train.patience=0",
+                                "train.eval_every_min=0.0000001", "train.test_curve=true"))  # fmt: skip
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    curve = [x for x in lines if "curve/test/recall@20" in x]
+    assert [x["step"] for x in curve] == [1, 2, 3, 4]  # every epoch crossed the tiny period
+    assert all(x["eval/time"] > 0 and x["train/time"] > 0 for x in curve)
+    assert [x["train/time"] for x in curve] == sorted(x["train/time"] for x in curve)
+    at_best = next(x for x in curve if x["step"] == results["best_epoch"])
+    assert at_best["curve/test/recall@20"] == pytest.approx(results["test/recall@20"], abs=1e-6)
+    assert not any(k.startswith("curve/") for k in results)  # never part of the selection's record
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["train_time"] == pytest.approx(curve[-1]["train/time"]) and summary["peak_rss_mib"] > 10
