@@ -210,6 +210,18 @@ class WandbLogger:
     def summary(self, summary: dict[str, Any]) -> None:
         self._guard("summary", lambda: self.run.summary.update(summary))
 
+    def artifact(self, folder: Path, name: str, kind: str = "model") -> None:
+        """``folder``'s files as a W&B artifact of the run (kept in the offline run until synced)."""
+
+        def log() -> None:
+            import wandb
+
+            art = wandb.Artifact(name, type=kind)
+            art.add_dir(str(folder))
+            self.run.log_artifact(art)
+
+        self._guard("artifact", log)
+
     def finish(self) -> None:
         self._guard("finish", lambda: self.run.finish())
         self.run = None
@@ -261,6 +273,11 @@ class Recorder:
         self.record.summary(results)
         if self.wandb is not None:
             self.wandb.summary(results)
+
+    def artifact(self, folder: Path, name: str) -> None:
+        """A folder of the record (the export) as a W&B artifact too; locally it is already in place."""
+        if self.wandb is not None:
+            self.wandb.artifact(folder, name)
 
     def finish(self) -> None:
         if self.wandb is not None:

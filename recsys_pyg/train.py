@@ -25,6 +25,7 @@ from recsys_pyg.data.table import save_id_maps
 from recsys_pyg.evaluation import evaluate_model, mostpop
 from recsys_pyg.io import atomic_save
 from recsys_pyg.run_record import Recorder, RunFolder, is_multirun, open_recorder
+from recsys_pyg.serving.export import export_run
 from recsys_pyg.training import LoopState, Parts, build_parts, check_config, fit_epoch, train_epoch
 from recsys_pyg.training.epoch import EpochProgress
 from recsys_pyg.training.signals import RunInterrupted, StopOnSignal
@@ -175,6 +176,7 @@ def test(parts: Parts, state: LoopState, recorder: Recorder) -> dict[str, float]
         "train_time": state.train_time,
         "peak_rss_mib": peak_rss_mib(),
     }
+    export(parts, state, recorder, result)
     recorder.summary(results)
     recorder.finish()
     log.info("results in %s\n%s", recorder.dir, results_table(results, parts.evaluator.ks))
@@ -191,10 +193,23 @@ def peak_rss_mib() -> float | None:
     return int(line.split()[1]) / 1024 if line else None
 
 
+def export(parts: Parts, state: LoopState, recorder: Recorder, test_metrics: dict[str, float]) -> None:
+    """The tested weights' embeddings, seen items and id maps in ``<run dir>/export/`` (safetensors +
+    JSON), and as a W&B artifact when W&B is on; see :mod:`recsys_pyg.serving.export`."""
+    config = recorder.config or {}
+    info = {"dataset": parts.data.name, "protocol": config.get("protocol"), "best_epoch": state.best_epoch,
+            **test_metrics}  # fmt: skip
+    folder = export_run(parts.model, parts.graph, parts.data, recorder.dir, uses_cosine_of(parts), info)
+    recorder.artifact(folder, f"{parts.data.name}-{type(parts.model).__name__}".lower())
+
+
+def uses_cosine_of(parts: Parts) -> bool:
+    return parts.criterion is not None and uses_cosine(parts.criterion)
+
+
 def evaluate_part(parts: Parts, part: str) -> dict[str, float]:
     """Full-ranking metrics on ``part``, scored as the run's loss trains (dot product or cosine)."""
-    cosine = parts.criterion is not None and uses_cosine(parts.criterion)
-    return evaluate_model(parts.model, parts.data, parts.graph, parts.evaluator, part, cosine=cosine)
+    return evaluate_model(parts.model, parts.data, parts.graph, parts.evaluator, part, cosine=uses_cosine_of(parts))
 
 
 def prefixed(metrics: dict[str, float], prefix: str) -> dict[str, float]:

@@ -1,0 +1,110 @@
+"""``recsys-recommend <run dir>``: top-K unseen items for users given in the data's original ids.
+
+    recsys-recommend outputs/2026-11-29_10-00-00-000000_ab12cd --users 196 186 --k 10
+    recsys-recommend <run> --users-file users.txt --format jsonl --out recs.jsonl --skip-unknown
+    recsys-recommend <run> --all-users --index ivfpq --candidates 200 --out all.csv
+
+Reads the run's export (``<run dir>/export/``: safetensors and JSON, nothing executable). Items the
+user has seen (training and validation: what the test evaluation excludes) are never recommended.
+``--index exact`` (default) ranks every item, the evaluator's own computation; ``flat``/``ivfpq``/
+``hnsw`` take ``--candidates`` items from a faiss MIPS index and re-rank them exactly
+(``pip install 'recsys_pyg[ann]'``). CSV rows are ``user,rank,item,score``; JSON Lines rows are
+``{"user": ..., "items": [...], "scores": [...]}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import IO
+
+import torch
+from tqdm import tqdm
+
+from recsys_pyg.serving.export import Exported, ExportError, load_export
+from recsys_pyg.serving.retrieval import INDEXES, Retriever
+
+
+def read_user_file(path: Path) -> list[str]:
+    """One user id per line (blank lines and ``#`` comments skipped); a CSV's first column."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        raise SystemExit(f"{path}: cannot read the users file ({err.strerror})") from err
+    except UnicodeDecodeError as err:
+        raise SystemExit(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from err
+    ids = [line.split(",")[0].strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if not ids:
+        raise SystemExit(f"{path}: no user ids in it (one per line)")
+    return ids
+
+
+def write(out: IO[str], fmt: str, exported: Exported, users: torch.Tensor, scores, items, header: bool) -> None:
+    """Rows of one batch of users in ``fmt``; padding (``-1``: nothing unseen left) is left out."""
+    writer = csv.writer(out) if fmt == "csv" else None
+    if writer is not None and header:
+        writer.writerow(["user", "rank", "item", "score"])
+    for u, s_row, i_row in zip(users.tolist(), scores.tolist(), items.tolist(), strict=True):
+        kept = [(i, s) for i, s in zip(i_row, s_row, strict=True) if i >= 0]
+        if writer is not None:
+            for rank, (i, s) in enumerate(kept, start=1):
+                writer.writerow([exported.user_id(u), rank, exported.item_id(i), f"{s:.6g}"])
+        else:
+            row = {"user": exported.user_id(u), "items": [exported.item_id(i) for i, _ in kept],
+                   "scores": [round(s, 6) for _, s in kept]}  # fmt: skip
+            out.write(json.dumps(row) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path, help="a run folder (or its export/ folder)")
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--users", nargs="+", help="original user ids")
+    who.add_argument("--users-file", type=Path, help="a file with one original user id per line")
+    who.add_argument("--all-users", action="store_true", help="every user of the run's data, in batches")
+    parser.add_argument("--k", type=int, default=20, help="items per user (default 20)")
+    parser.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+    parser.add_argument("--out", type=Path, help="output file (default: standard output)")
+    parser.add_argument("--skip-unknown", action="store_true", help="list unknown user ids on stderr and go on")
+    parser.add_argument("--index", choices=INDEXES, default="exact", help="exact ranking or a faiss MIPS index")
+    parser.add_argument("--candidates", type=int, default=200, help="first-stage candidates per user (index)")
+    parser.add_argument("--batch-size", type=int, default=1024, help="users scored at once")
+    args = parser.parse_args(argv)
+    if args.k < 1 or args.batch_size < 1 or args.candidates < 1:
+        parser.error("--k, --batch-size and --candidates must be positive")
+    try:
+        exported = load_export(args.run)
+    except ExportError as err:
+        raise SystemExit(f"recsys-recommend: {err}") from err
+    if args.all_users:
+        users = torch.arange(exported.user.shape[0])
+    else:
+        raw = args.users if args.users else read_user_file(args.users_file)
+        try:
+            users, unknown = exported.user_index(raw, skip_unknown=args.skip_unknown)
+        except KeyError as err:
+            raise SystemExit(f"recsys-recommend: {err.args[0]}") from err
+        if unknown:
+            print(f"skipped {len(unknown)} unknown user id(s): {', '.join(map(str, unknown))}", file=sys.stderr)
+    try:
+        retriever = Retriever(exported.user, exported.item, exported.seen, args.index, args.candidates, args.batch_size)
+    except ImportError as err:
+        raise SystemExit(f"recsys-recommend: {err}") from err
+    out = args.out.open("w", newline="", encoding="utf-8") if args.out else sys.stdout
+    try:
+        starts = range(0, users.numel(), args.batch_size)
+        bar = tqdm(starts, desc="users", unit="batch", disable=not args.all_users, file=sys.stderr)
+        for n, start in enumerate(bar):
+            batch = users[start : start + args.batch_size]
+            scores, items = retriever.top_k(batch, args.k)
+            write(out, args.format, exported, batch, scores, items, header=n == 0)
+    finally:
+        if args.out:
+            out.close()
+
+
+if __name__ == "__main__":
+    main()
