@@ -22,6 +22,7 @@ from torch import Tensor
 from recsys_pyg.contracts import is_fit_only
 from recsys_pyg.data import BipartiteGraph, RecDataset
 from recsys_pyg.data.graph import CSR
+from recsys_pyg.distributed import Dist
 
 METRICS = ("recall", "ndcg", "precision", "hitrate")
 
@@ -48,6 +49,11 @@ class Evaluator:
         if chunk_size <= 0:
             raise ValueError(f"eval.chunk_size must be positive, got {chunk_size}")
         self.ks, self.chunk_size = sorted(set(ks)), chunk_size
+        self.shard = Dist()  # under torchrun: this rank's users only, sums all-reduced (see distribute)
+
+    def distribute(self, where: Dist) -> None:
+        """Evaluate ``where.rank``'s share of the users; every rank then gets the exact all-user metrics."""
+        self.shard = where
 
     def top_k(self, user_emb: Tensor, item_emb: Tensor, users: Tensor, k: int, exclude: Sequence[CSR] = ()) -> Tensor:
         """The ``k`` best items for each of ``users``, best first, ``(len(users), k)``."""
@@ -88,6 +94,9 @@ class Evaluator:
         users = torch.nonzero(truth.degree() > 0).flatten()
         if users.numel() == 0:
             raise ValueError("no user has a held-out item to evaluate on")
+        total = users.numel()
+        lo, hi = self.shard.rows(total)
+        users = users[lo:hi]  # all of them in one process; this rank's contiguous share under torchrun
         kmax = min(max(self.ks), truth.num_cols)
         discount = 1.0 / torch.log2(torch.arange(2, kmax + 2, device=device, dtype=torch.float))  # (kmax,)
         ideal = torch.cumsum(discount, 0)  # ideal DCG with n relevant items at index n - 1
@@ -113,8 +122,11 @@ class Evaluator:
                 sums[f"precision@{k}"] += float((hits / k).sum())
                 sums[f"hitrate@{k}"] += float((hits > 0).float().sum())
                 sums[f"ndcg@{k}"] += float((cum_dcg[:, kk - 1] / idcg).sum())
-        result = {key: value / users.numel() for key, value in sums.items()}
-        result["users"] = float(users.numel())
+        if self.shard.active:  # exact: sums over every user, divided by the number of users (float64)
+            reduced = self.shard.sum(torch.tensor(list(sums.values()), dtype=torch.float64, device=device))
+            sums = dict(zip(sums, reduced.tolist(), strict=True))
+        result = {key: value / total for key, value in sums.items()}
+        result["users"] = float(total)
         return result
 
 

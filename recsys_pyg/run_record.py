@@ -18,6 +18,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,30 @@ log = logging.getLogger(__name__)
 
 
 def register_resolvers() -> None:
-    """``${run_suffix:}``: six random hex digits, the same wherever one config uses it (run folder names)."""
+    """``${run_suffix:}``: six random hex digits, the same wherever one config uses it; ``${run_stamp:}``:
+    a run folder's name (time to the microsecond + that suffix; under torchrun, one name for every rank);
+    ``${rank_suffix:}``: ``""`` for one process or rank 0, ``".rank<r>"`` otherwise (each rank's log file)."""
     if not OmegaConf.has_resolver("run_suffix"):
         OmegaConf.register_new_resolver("run_suffix", lambda: secrets.token_hex(3), use_cache=True)
+    if not OmegaConf.has_resolver("run_stamp"):
+        OmegaConf.register_new_resolver("run_stamp", run_stamp, use_cache=True)
+    if not OmegaConf.has_resolver("rank_suffix"):
+        rank = int(os.environ.get("RANK", "0"))
+        OmegaConf.register_new_resolver("rank_suffix", lambda: f".rank{rank}" if rank else "")
+
+
+def run_stamp() -> str:
+    """``<date>_<time with microseconds>_<6 hex>``; under torchrun every rank must name the same folder, so
+    it is ``torchrun_<run id>`` (torchrun's ``--rdzv-id``, random with ``--standalone``)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        run_id = os.environ.get("TORCHELASTIC_RUN_ID", "none")
+        if run_id == "none":
+            raise ValueError(
+                "under torchrun without --standalone or --rdzv-id every rank would name its own run folder: "
+                "pass --standalone, --rdzv-id=<id>, or hydra.run.dir=<folder>"
+            )
+        return f"torchrun_{run_id}"
+    return datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f") + "_" + secrets.token_hex(3)
 
 
 register_resolvers()  # before Hydra composes the run folder's name
@@ -234,17 +256,29 @@ class WandbLogger:
 class Recorder:
     """The run's local record and, when enabled, W&B: one call writes both."""
 
-    def __init__(self, record: RunRecord, wandb: WandbLogger | None = None) -> None:
+    def __init__(self, record: RunRecord | None, wandb: WandbLogger | None = None) -> None:
         self.record, self.wandb = record, wandb
+
+    @classmethod
+    def silent(cls) -> Recorder:
+        """A recorder that writes nothing: every rank but 0 of a torchrun run (rank 0 keeps the record)."""
+        return cls(None)
+
+    @property
+    def writes(self) -> bool:
+        """Whether this process writes the run's files (the record, checkpoints, the export)."""
+        return self.record is not None
 
     @property
     def dir(self) -> Path:
+        if self.record is None:
+            raise RuntimeError("a silent recorder (rank > 0) has no run folder: check Recorder.writes first")
         return self.record.dir
 
     @property
     def config(self) -> dict[str, Any] | None:
         """The resolved config with its protocol, as written to ``config.json``."""
-        return self.record.config
+        return None if self.record is None else self.record.config
 
     @property
     def wandb_id(self) -> str | None:
@@ -254,6 +288,9 @@ class Recorder:
     def status_marked(self) -> Iterator[None]:
         """``status.json`` says ``running`` inside, then ``finished``, ``interrupted`` or ``failed`` (with the
         error); W&B is closed either way."""
+        if self.record is None:
+            yield
+            return
         self.record.status("running")
         try:
             yield
@@ -265,12 +302,14 @@ class Recorder:
         self.record.status("finished")
 
     def log(self, metrics: dict[str, float], step: int) -> None:
-        self.record.log(metrics, step)
+        if self.record is not None:
+            self.record.log(metrics, step)
         if self.wandb is not None:
             self.wandb.log(metrics, step)
 
     def summary(self, results: dict[str, Any]) -> None:
-        self.record.summary(results)
+        if self.record is not None:
+            self.record.summary(results)
         if self.wandb is not None:
             self.wandb.summary(results)
 

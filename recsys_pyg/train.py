@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import closing
+from contextlib import closing, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from recsys_pyg.checkpoint import resolve_checkpoint, restore, save_resumable
 from recsys_pyg.contracts import is_fit_only, uses_cosine
 from recsys_pyg.data.table import save_id_maps
+from recsys_pyg.distributed import init_distributed
 from recsys_pyg.evaluation import evaluate_model, mostpop
 from recsys_pyg.io import atomic_save
 from recsys_pyg.run_record import Recorder, RunFolder, is_multirun, open_recorder
@@ -45,15 +46,21 @@ def train(cfg: DictConfig) -> dict[str, float]:
     or weight stops the run (``NonFiniteError``); either way ``status.json`` says what happened.
     """
     cfg, ckpt = load_or_resume(cfg)
-    device = setup_runtime(cfg)
-    folder = RunFolder(cfg.paths.output_dir, "resume" if ckpt else "overwrite" if cfg.train.overwrite else "fresh")
-    with closing(folder), StopOnSignal() as stop:
-        parts = build_parts(cfg, device)
+    where, device = init_distributed(setup_runtime(cfg))  # one process, or this rank under torchrun
+    mode = "resume" if ckpt else "overwrite" if cfg.train.overwrite else "fresh"
+    folder = RunFolder(cfg.paths.output_dir, mode) if where.main else nullcontext()  # rank 0 writes the record
+    with closing(folder) if where.main else folder, StopOnSignal() as stop:
+        parts = build_parts(cfg, device, where)
         state = LoopState(best_state=clone_state(parts.model))
         progress = restore(parts, state, ckpt) if ckpt else None
-        recorder = open_recorder(cfg, parts.data, state.epoch if ckpt else None, ckpt["wandb_id"] if ckpt else None)
+        recorder = (
+            open_recorder(cfg, parts.data, state.epoch if ckpt else None, ckpt["wandb_id"] if ckpt else None)
+            if where.main
+            else Recorder.silent()
+        )
         with recorder.status_marked():  # running, then finished / failed / interrupted
-            save_id_maps_of(parts, recorder.dir)
+            if recorder.writes:
+                save_id_maps_of(parts, recorder.dir)
             if not ckpt:
                 state.baseline = baseline(parts)
                 recorder.log(state.baseline, step=0)
@@ -73,7 +80,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 if parts.scheduler is not None:
                     parts.scheduler.step()
                 every = int(cfg.train.get("checkpoint_every") or 0)
-                if every and epoch % every == 0 and not is_fit_only(parts.model):
+                if every and epoch % every == 0 and not is_fit_only(parts.model) and recorder.writes:
                     save_resumable(last_checkpoint(recorder), parts, state, recorder.config, recorder.wandb_id)
                 if stop() and not last:
                     interrupt(parts, state, recorder, stop, None)
@@ -104,7 +111,8 @@ def interrupt(
     parts: Parts, state: LoopState, recorder: Recorder, stop: StopOnSignal, progress: EpochProgress | None
 ) -> None:
     """Write a resumable checkpoint where the run stands (inside an epoch: with its progress) and stop."""
-    save_resumable(last_checkpoint(recorder), parts, state, recorder.config, recorder.wandb_id, progress)
+    if recorder.writes:
+        save_resumable(last_checkpoint(recorder), parts, state, recorder.config, recorder.wandb_id, progress)
     where = f"inside epoch {progress.epoch}" if progress is not None else f"after epoch {state.epoch}"
     raise RunInterrupted(stop.signum or 0, f"stopped {where} on a signal; continue with train.resume={recorder.dir}")
 
@@ -150,7 +158,7 @@ def validate(
     val = prefixed(evaluate_part(parts, "val"), "val")
     curve = prefixed(evaluate_part(parts, "test"), "curve/test") if cfg.train.get("test_curve") else {}
     monitor = str(cfg.train.monitor)
-    if state.observe(val, monitor, parts.model) and cfg.train.save_checkpoint:
+    if state.observe(val, monitor, parts.model) and cfg.train.save_checkpoint and recorder.writes:
         best = {"model": state.best_state, "epoch": state.epoch, monitor: state.best, "config": recorder.config}
         atomic_save(best, recorder.dir / "checkpoints" / "best.pt")
     log.info(
@@ -176,10 +184,12 @@ def test(parts: Parts, state: LoopState, recorder: Recorder) -> dict[str, float]
         "train_time": state.train_time,
         "peak_rss_mib": peak_rss_mib(),
     }
-    export(parts, state, recorder, result)
+    if recorder.writes:
+        export(parts, state, recorder, result)
     recorder.summary(results)
     recorder.finish()
-    log.info("results in %s\n%s", recorder.dir, results_table(results, parts.evaluator.ks))
+    if recorder.writes:
+        log.info("results in %s\n%s", recorder.dir, results_table(results, parts.evaluator.ks))
     return results
 
 

@@ -52,6 +52,17 @@ class Negatives:
         """The tensors, for a checkpoint (``Negatives(**state)`` rebuilds it)."""
         return {"items": self.items, "mask": self.mask, "hard": self.hard}
 
+    def batch_rows(self, start: int, end: int) -> Negatives:
+        """Rows ``start:end`` of this batch's negatives, shared ones included (their items stay the batch's,
+        their mask and hard negatives are cut): a rank's share of a global batch under torchrun."""
+        if not self.shared:
+            return self.rows(start, end)
+        return Negatives(
+            self.items,
+            None if self.mask is None else self.mask[start:end],
+            None if self.hard is None else self.hard[start:end],
+        )
+
     def rows(self, start: int, end: int) -> Negatives:
         """Rows ``start:end`` of per-row negatives (shared negatives belong to their whole batch)."""
         if self.shared:

@@ -81,7 +81,7 @@ def train_epoch(
     ``stop()`` is asked after every step: when it says so (a SIGTERM, say) the epoch returns its
     :class:`EpochProgress` instead, and ``progress`` given back continues it exactly.
     """
-    model, graph, sampler, optimizer = parts.model, parts.graph, parts.sampler, parts.optimizer
+    model, graph, sampler, optimizer, where = parts.model, parts.graph, parts.sampler, parts.optimizer, parts.dist
     assert sampler is not None and optimizer is not None and parts.criterion is not None
     model.train()
     num_edges, batch_size = graph.num_edges, int(cfg.batch_size)
@@ -107,15 +107,19 @@ def train_epoch(
                 check_chunk(sampler, drawn, rows.numel())
         assert drawn is not None
         neg = drawn if chunk == batch_size else drawn.rows(start % chunk, start % chunk + idx.numel())
-        loss = train_step(model, graph, users, pos, neg, parts.criterion, optimizer, hardness, clip)
-        loss_sum = loss_sum + loss * idx.numel()  # on the device: no sync per batch
+        if where.active:  # this rank's contiguous share of the global batch (every rank drew all of it)
+            lo, hi = where.rows(idx.numel())
+            users, pos, neg = users[lo:hi], pos[lo:hi], neg.batch_rows(lo, hi)
+        loss = train_step(model, graph, users, pos, neg, parts.criterion, optimizer, hardness, clip, parts.forward)
+        loss_sum = loss_sum + loss * users.numel()  # on the device: no sync per batch
         if step % 20 == 0 and cfg.progress:
             bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
-        if stop() and start + batch_size < num_edges:  # interrupted inside the epoch: hand back where it stands
+        halt = where.any(stop(), graph.user.device) if where.active else stop()  # every rank stops at one step
+        if halt and start + batch_size < num_edges:  # interrupted inside the epoch: hand back where it stands
             progress.start, progress.loss_sum, progress.hardness = start + batch_size, loss_sum, hardness.sums
             progress.elapsed, progress.drawn = time.time() - t_epoch, drawn
             return progress
-    epoch_loss = float(loss_sum) / num_edges
+    epoch_loss = float(where.sum(torch.as_tensor(loss_sum, dtype=torch.float64, device=graph.user.device))) / num_edges
     check_finite(model, epoch, epoch_loss)
     return {
         "train/lr": optimizer.param_groups[0]["lr"],

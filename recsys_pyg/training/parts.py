@@ -17,6 +17,7 @@ from torch import Tensor
 
 from recsys_pyg.contracts import Loss, Sampler, check_sampler, is_fit_only
 from recsys_pyg.data import BipartiteGraph, RecDataset
+from recsys_pyg.distributed import Dist, wrap
 from recsys_pyg.evaluation import Evaluator
 from recsys_pyg.models.propagation import available_backends, choose_backend, set_backend
 from recsys_pyg.utils import positive_int
@@ -38,6 +39,13 @@ class Parts:
     optimizer: torch.optim.Optimizer | None = None
     scheduler: Any = None
     started: float = field(default_factory=time.time)
+    dist: Dist = field(default_factory=Dist)  # this process's rank under torchrun (one process: rank 0 of 1)
+    forward: torch.nn.Module | None = None  # what training steps call: the model, or its DDP wrapper
+
+    @property
+    def trained(self) -> torch.nn.Module:
+        """The module a training step runs forward through (DDP all-reduces its gradients)."""
+        return self.forward if self.forward is not None else self.model
 
 
 def _number(key: str, value: Any, kind: type, minimum: float | None = None, allow_none: bool = False) -> Any:
@@ -140,23 +148,32 @@ def spmm_backend(name: str, graph: BipartiteGraph, dim: int) -> Any:
     return backends[name]
 
 
-def build_parts(cfg: DictConfig, device: torch.device) -> Parts:
+def build_parts(cfg: DictConfig, device: torch.device, where: Dist | None = None) -> Parts:
     """Instantiate every part from ``cfg`` (each error names its config group), in a fixed order so a
-    seeded run draws the same random numbers."""
+    seeded run draws the same random numbers; under torchrun (``where``), every rank builds the same
+    parts, the model is wrapped in DDP and evaluation is sharded (:mod:`recsys_pyg.distributed`)."""
+    where = where or Dist()
     started = time.time()
     data: RecDataset = build(cfg.dataset, "dataset")
     graph = data.graph.to(device)
     log.info("dataset %s: %s (%.1fs)", data.name, data.stats(), time.time() - started)
     if data.val_items.nnz == 0:
-        log.warning("dataset %s has no validation part: model selection uses the test split (paper protocol)",
-                    data.name)
+        log.warning(
+            "dataset %s has no validation part: model selection uses the test split (paper protocol)", data.name
+        )
     features = feature_inputs(instantiate(cfg.model), data)
     model = build(cfg.model, "model", num_users=data.num_users, num_items=data.num_items, **features).to(device)
     set_backend(spmm_backend(str(cfg.get("spmm_backend", "auto")), graph, int(cfg.model.get("embedding_dim", 64))))
     # On the run's device, so sampling draws no host-device copies per batch.
     generator = torch.Generator(device=device).manual_seed(int(cfg.seed))
-    parts = Parts(data, graph, model, build(cfg.eval, "eval"), generator, started=started)
+    parts = Parts(data, graph, model, build(cfg.eval, "eval"), generator, started=started, dist=where)
+    parts.evaluator.distribute(where)
+    if is_fit_only(model) and where.active:
+        raise ValueError(
+            f"{type(model).__name__} is fit-only: it is fitted once, in one process; run it without torchrun"
+        )
     if not is_fit_only(model):
+        parts.forward = wrap(model, where, device)
         parts.sampler = build(cfg.sampler, "sampler", graph=graph, generator=generator)
         check_sampler(parts.sampler)
         parts.criterion = build(cfg.loss, "loss")

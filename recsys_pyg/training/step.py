@@ -70,6 +70,7 @@ def train_step(
     optimizer: torch.optim.Optimizer,
     hardness: HardnessMeter,
     grad_clip: float = 0.0,
+    forward: torch.nn.Module | None = None,
 ) -> Tensor:
     """One optimisation step on a batch; returns its loss, detached and left on the device.
 
@@ -77,9 +78,10 @@ def train_step(
     + ``l2_weight`` * the model's L2 + the model's auxiliary loss, if it has one; gradients clipped
     to total norm ``grad_clip`` when it is positive.
     Nothing here reads a value back from the device (``tests/training/test_step.py`` checks it
-    for full-graph models), so on a GPU batches queue without waiting.
+    for full-graph models), so on a GPU batches queue without waiting. ``forward`` is what the batch
+    runs through when it is not ``model`` itself (its DDP wrapper under torchrun).
     """
-    scored = batch_scores(model, graph, users, pos, neg, cosine=uses_cosine(criterion))
+    scored = batch_scores(forward or model, graph, users, pos, neg, cosine=uses_cosine(criterion))
     mask = neg.full_mask(users.numel())
     if hasattr(criterion, "embedding_loss"):  # a loss of the embeddings themselves (e.g. DirectAU)
         loss = criterion.embedding_loss(scored.user_emb, scored.pos_emb)

@@ -1,0 +1,101 @@
+"""Data-parallel runs under ``torchrun``: which process this is, and the few collectives a run needs.
+
+    torchrun --nproc_per_node=2 -m recsys_pyg.train train.batch_size=2048 ...
+
+Every rank builds the same parts from the same seed, so they shuffle the same permutation and draw
+the same negatives; each global batch of ``train.batch_size`` edges is then split into contiguous
+per-rank rows (:meth:`Dist.rows`), and ``DistributedDataParallel`` averages the gradients. The
+effective batch is ``train.batch_size``, as in one process, and a loss that is a mean over rows (BPR,
+softmax, CCL with their L2) gets the one-process gradient up to floating-point summation order.
+Batch-level terms (DirectAU's uniformity, SimGCL/XSimGCL's InfoNCE, in-batch statistics) are computed
+over each rank's rows: a different, smaller batch for them. Evaluation is sharded by users and its
+metric sums and user counts are all-reduced (never averages of averages); every rank gets the same
+metrics, so keep-best and early stopping decide alike. Rank 0 alone writes the record, checkpoints,
+the export and W&B. Backend: ``nccl`` when the run is on CUDA, ``gloo`` on the CPU.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class Dist:
+    """This process's place in the run: ``rank`` of ``world`` processes (1 outside torchrun)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+    @property
+    def main(self) -> bool:
+        """The one process that writes files and logs."""
+        return self.rank == 0
+
+    def rows(self, n: int) -> tuple[int, int]:
+        """This rank's contiguous ``[lo, hi)`` of ``n`` rows (sizes differ by at most one, as ``tensor_split``)."""
+        base, extra = divmod(n, self.world)
+        lo = self.rank * base + min(self.rank, extra)
+        return lo, lo + base + (1 if self.rank < extra else 0)
+
+    def sum(self, tensor: Tensor) -> Tensor:
+        """``tensor`` summed over ranks, in place (itself when one process)."""
+        if self.active:
+            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        return tensor
+
+    def any(self, flag: bool, device: torch.device | str = "cpu") -> bool:
+        """Whether any rank says ``flag`` (a signal reached one of them: all stop at the same step)."""
+        if not self.active:
+            return flag
+        t = torch.tensor([1.0 if flag else 0.0], device=device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item())
+
+
+def init_distributed(device: torch.device) -> tuple[Dist, torch.device]:
+    """Join the process group when launched by torchrun (``WORLD_SIZE`` > 1); returns this process's
+    :class:`Dist` and its device (``cuda:<local rank>`` when the run is on CUDA)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist(), device
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Dist(dist.get_rank(), dist.get_world_size(), local), device
+
+
+def wrap(model: torch.nn.Module, where: Dist, device: torch.device) -> torch.nn.Module:
+    """``model`` in ``DistributedDataParallel`` when the run is distributed (the module itself otherwise).
+
+    Sparse embedding gradients are refused: DDP's reducer buckets dense gradients only.
+    """
+    if not where.active:
+        return model
+    sparse = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Embedding) and m.sparse]
+    if sparse:
+        raise ValueError(
+            f"model.sparse=true (sparse embedding gradients in {sparse}) cannot be all-reduced by "
+            "DistributedDataParallel: run under torchrun with model.sparse=false and a dense optimizer "
+            "(optimizer=adam), or in one process"
+        )
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def cleanup() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,106 @@
+"""torchrun --nproc_per_node=2 on the CPU (gloo): one record, the one-process result, exact sharded evaluation."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from recsys_pyg.distributed import Dist
+from recsys_pyg.evaluation import Evaluator
+from recsys_pyg.serving import load_export
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ["dataset.source.num_users=300", "dataset.source.num_items=200", "dataset.source.num_interactions=8000",
+         "train.epochs=6", "train.eval_every=2", "train.batch_size=512", "optimizer.lr=0.01",
+         "train.num_threads=1", "train.progress=false"]  # fmt: skip
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+
+
+def run(cmd: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
+
+
+def lines(folder: Path) -> list[dict]:
+    return [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The same run on two processes and on one, same seed and effective batch size (512)."""
+    tmp = tmp_path_factory.mktemp("ddp")
+    two, one = tmp / "two", tmp / "one"
+    out2 = run([*TORCHRUN, "-m", "recsys_pyg.train", *SMALL, f"hydra.run.dir={two}"], tmp)
+    out1 = run([sys.executable, "-m", "recsys_pyg.train", *SMALL, f"hydra.run.dir={one}"], tmp)
+    assert out2.returncode == 0, out2.stderr[-3000:]
+    assert out1.returncode == 0, out1.stderr[-3000:]
+    yield two, one
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_both_ranks_ran_and_the_record_is_written_once(runs):
+    two, _ = runs
+    rank1 = (two / "train.rank1.log").read_text()
+    assert "epoch 6" in rank1 and "epoch 6" in (two / "train.log").read_text()  # both trained every epoch
+    steps = [x["step"] for x in lines(two)]
+    assert steps == [0, 1, 2, 3, 4, 5, 6, 6]  # one writer: no line twice
+    assert json.loads((two / "status.json").read_text())["status"] == "finished"
+    assert len(list((two / "wandb").glob("offline-run-*"))) == 1  # one W&B run
+    assert (two / "export" / "embeddings.safetensors").exists() and (two / "checkpoints" / "best.pt").exists()
+    config = json.loads((two / "config.json").read_text())
+    assert config["train"]["batch_size"] == 512
+
+
+def test_two_processes_give_the_one_process_result(runs):
+    """Same permutation and negatives on every rank, each global batch split in two, gradients averaged:
+    the one-process run up to the order of floating-point sums (1e-5 on every epoch loss here)."""
+    two, one = runs
+    loss2 = [x["train/loss"] for x in lines(two) if "train/loss" in x]
+    loss1 = [x["train/loss"] for x in lines(one) if "train/loss" in x]
+    assert len(loss2) == len(loss1) == 6
+    assert loss2 == pytest.approx(loss1, rel=1e-5, abs=1e-6)
+    s2, s1 = (json.loads((d / "summary.json").read_text()) for d in runs)
+    for key in ("val/recall@20", "test/recall@20", "test/ndcg@20"):
+        assert s2[key] == pytest.approx(s1[key], abs=1e-4), key
+    assert s2["best_epoch"] == s1["best_epoch"]
+
+
+def test_sharded_evaluation_equals_the_single_process_evaluator(runs):
+    """The two-rank run's test metrics (each rank half the users, sums all-reduced) against one process
+    evaluating the same weights (the export of the tested weights)."""
+    two, _ = runs
+    summary = json.loads((two / "summary.json").read_text())
+    config = json.loads((two / "config.json").read_text())
+    config.pop("protocol")
+    data = instantiate(OmegaConf.create(config).dataset)
+    exported = load_export(two)
+    metrics = Evaluator(ks=config["eval"]["ks"]).evaluate(exported.user, exported.item, data.test_items,
+                                                          [data.graph.user_items, data.val_items])  # fmt: skip
+    for key, value in metrics.items():
+        assert summary[f"test/{key}"] == pytest.approx(value, abs=1e-6), key
+
+
+def test_rows_split_like_tensor_split():
+    for n in (0, 1, 5, 512, 513):
+        for world in (1, 2, 3):
+            parts = [Dist(rank, world).rows(n) for rank in range(world)]
+            sizes = [hi - lo for lo, hi in parts]
+            assert sizes == [t.numel() for t in torch.tensor_split(torch.arange(n), world)]
+            assert parts[0][0] == 0 and parts[-1][1] == n
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["model=mf", "model.sparse=true", "optimizer=mixed_adam"], "cannot be all-reduced by DistributedDataParallel"),
+    (["model=itemknn"], "ItemKNN is fit-only: it is fitted once, in one process"),
+])  # fmt: skip
+def test_what_cannot_run_under_torchrun_says_so(tmp_path, overrides, message):
+    out = run([*TORCHRUN, "-m", "recsys_pyg.train", "debug=default", *overrides, f"hydra.run.dir={tmp_path}"], tmp_path)
+    assert out.returncode != 0
+    assert message in out.stderr + out.stdout
