@@ -6,12 +6,14 @@ Neural Modeling for Large Corpus Item Recommendations", RecSys 2019).
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import torch
 from torch import Tensor
 
 from recsys_pyg.data.graph import BipartiteGraph
 from recsys_pyg.samplers.negatives import Negatives
-from recsys_pyg.samplers.pairs import positive_mask
+from recsys_pyg.samplers.pairs import edge_keys, host_path, is_positive, positive_mask
 
 
 class InBatchSampler:
@@ -39,9 +41,16 @@ class InBatchSampler:
     def __repr__(self) -> str:
         return "InBatchSampler()"
 
+    @cached_property
+    def _keys(self) -> Tensor:
+        return edge_keys(self.graph)  # (E,), for the accelerator path
+
     def sample(self, users: Tensor, pos_items: Tensor, epoch: int = 0) -> Negatives:
         """The batch's items ``(B,)`` and the ``(B, B)`` mask, False where the item is the row user's positive."""
         if pos_items is None or pos_items.shape != users.shape:
             raise ValueError("InBatchSampler needs the batch's positive items, one per user")
-        mask = ~positive_mask(self.graph, users, pos_items)  # (B, B)
+        if host_path(users.device):  # the batch users' CSR rows
+            mask = ~positive_mask(self.graph, users, pos_items)  # (B, B)
+        else:  # one binary search per pair: no data-dependent shape, nothing waits on the device
+            mask = ~is_positive(self._keys, self.graph.num_items, users[:, None], pos_items[None, :])
         return Negatives(items=pos_items, mask=mask)

@@ -11,6 +11,14 @@ from torch import Tensor
 
 from recsys_pyg.data.graph import CSR, BipartiteGraph
 
+HOST_FAST_PATHS = True  # tests turn it off to check, on the CPU, the paths an accelerator takes
+
+
+def host_path(device: torch.device) -> bool:
+    """Whether to take a path with data-dependent shapes: on the CPU they cost no wait on a device and
+    are several times faster; on an accelerator the sync-free broadcast paths are kept."""
+    return HOST_FAST_PATHS and device.type == "cpu"
+
 
 def edge_keys(graph: BipartiteGraph) -> Tensor:
     """``user * I + item`` of every training edge, ``(E,)``, sorted (the edges are sorted by user, then item)."""

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from recsys_pyg.data.graph import BipartiteGraph
 from recsys_pyg.samplers.negatives import Negatives
-from recsys_pyg.samplers.pairs import edge_keys, is_positive
+from recsys_pyg.samplers.pairs import edge_keys, host_path, is_positive
 from recsys_pyg.samplers.uniform import UniformSampler
 from recsys_pyg.utils import positive_int
 
@@ -98,7 +98,7 @@ class PopularitySampler:
         num_items = self.graph.num_items
         items = self._draw(users.numel() * k, users.device).view(users.numel(), k)  # (B, k)
         bad = is_positive(self._keys, num_items, users[:, None], items)  # (B, k)
-        redraw = self._redraw_rejected if items.device.type == "cpu" else self._redraw_block
+        redraw = self._redraw_rejected if host_path(items.device) else self._redraw_block
         return redraw(users, items, bad)
 
     def _redraw_block(self, users: Tensor, items: Tensor, bad: Tensor) -> Tensor:

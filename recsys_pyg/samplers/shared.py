@@ -14,7 +14,7 @@ from torch import Tensor
 
 from recsys_pyg.data.graph import BipartiteGraph
 from recsys_pyg.samplers.negatives import Negatives
-from recsys_pyg.samplers.pairs import positive_mask
+from recsys_pyg.samplers.pairs import edge_keys, host_path, is_positive, positive_mask
 from recsys_pyg.utils import positive_int
 
 
@@ -75,10 +75,17 @@ class SharedSampler:
 
     chunkable = False  # one set per batch, masked for its rows: never drawn for many batches at once
 
+    @cached_property
+    def _keys(self) -> Tensor:
+        return edge_keys(self.graph)  # (E,), for the accelerator path
+
     def sample(self, users: Tensor, pos_items: Tensor | None = None, epoch: int = 0) -> Negatives:
         """Shared negatives ``(S,)`` and the ``(B, S)`` mask of which count for each row."""
         items = self.sample_shared().to(users.device)  # (S,)
-        mask = ~positive_mask(self.graph, users, items)  # (B, S)
+        if host_path(users.device):  # the batch users' CSR rows
+            mask = ~positive_mask(self.graph, users, items)  # (B, S)
+        else:  # one binary search per pair: no data-dependent shape, nothing waits on the device
+            mask = ~is_positive(self._keys, self.graph.num_items, users[:, None], items[None, :])
         return Negatives(items=items, mask=mask)
 
     def sample_shared(self) -> Tensor:

@@ -30,3 +30,25 @@ def test_positive_mask_edge_cases():
     assert torch.equal(positive_mask(graph, users, items), dense[users])
     empty = positive_mask(graph, users, items[:0])
     assert empty.shape == (5, 0)
+
+
+@pytest.mark.parametrize("name", ["shared", "in_batch"])
+def test_host_and_accelerator_paths_give_the_same_masks(name, monkeypatch):
+    from recsys_pyg.samplers import pairs
+    from recsys_pyg.samplers.in_batch import InBatchSampler
+    from recsys_pyg.samplers.shared import SharedSampler
+
+    graph, _ = random_graph(80, 60, 0.15, seed=4)
+    idx = torch.randint(graph.num_edges, (128,), generator=torch.Generator().manual_seed(0))
+    users, pos = graph.user[idx], graph.item[idx]
+
+    def draw():
+        gen = torch.Generator().manual_seed(1)
+        sampler = SharedSampler(graph, 40, gen) if name == "shared" else InBatchSampler(graph, gen)
+        return sampler.sample(users, pos, 1)
+
+    host = draw()
+    monkeypatch.setattr(pairs, "HOST_FAST_PATHS", False)
+    device = draw()
+    assert torch.equal(host.items, device.items) and torch.equal(host.mask, device.mask)
+    assert not host.mask.all()  # some positives were masked: the comparison means something
