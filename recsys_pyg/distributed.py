@@ -62,9 +62,22 @@ class Dist:
         return bool(t.item())
 
 
+def from_slurm() -> None:
+    """In a SLURM job of several tasks (``hydra/launcher=slurm_ddp``: submitit starts one process per
+    task) with no torchrun variables, export them from SLURM's with submitit's own helper: each task
+    then joins the group exactly as a torchrun rank does (``MASTER_ADDR`` = the first node)."""
+    submitit_job = os.environ.get("SUBMITIT_EXECUTOR") == "slurm"
+    if not submitit_job or "WORLD_SIZE" in os.environ or int(os.environ.get("SLURM_NTASKS", "1")) <= 1:
+        return
+    from submitit.helpers import TorchDistributedEnvironment
+
+    TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+
+
 def init_distributed(device: torch.device) -> tuple[Dist, torch.device]:
-    """Join the process group when launched by torchrun (``WORLD_SIZE`` > 1); returns this process's
-    :class:`Dist` and its device (``cuda:<local rank>`` when the run is on CUDA)."""
+    """Join the process group when launched by torchrun (``WORLD_SIZE`` > 1) or as a multi-task SLURM job;
+    returns this process's :class:`Dist` and its device (``cuda:<local rank>`` when the run is on CUDA)."""
+    from_slurm()
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Dist(), device

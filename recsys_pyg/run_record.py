@@ -42,7 +42,7 @@ def register_resolvers() -> None:
     if not OmegaConf.has_resolver("run_stamp"):
         OmegaConf.register_new_resolver("run_stamp", run_stamp, use_cache=True)
     if not OmegaConf.has_resolver("rank_suffix"):
-        rank = int(os.environ.get("RANK", "0"))
+        rank = int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0")))
         OmegaConf.register_new_resolver("rank_suffix", lambda: f".rank{rank}" if rank else "")
 
 

@@ -23,8 +23,8 @@ SMALL = ["dataset.source.num_users=300", "dataset.source.num_items=200", "datase
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 
 
-def run(cmd: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+def run(cmd: list[str], tmp_path: Path, **extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true", **extra}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
 
 
@@ -87,6 +87,25 @@ def test_sharded_evaluation_equals_the_single_process_evaluator(runs):
         assert summary[f"test/{key}"] == pytest.approx(value, abs=1e-6), key
 
 
+def test_a_signal_to_one_rank_stops_all_and_resume_gives_the_uninterrupted_result(runs, tmp_path):
+    """SIGTERM reaches rank 1 alone inside epoch 2: every rank stops at the same step, rank 0 writes the
+    checkpoint, and torchrun with train.resume finishes with the uninterrupted two-process run's numbers."""
+    two, _ = runs
+    folder = tmp_path / "resumed"
+    signalled = ["loss._target_=tests.training.faults.SignalAtLoss", f"hydra.run.dir={folder}"]
+    out = run([*TORCHRUN, "-m", "recsys_pyg.train", *SMALL, *signalled], tmp_path,
+              RECSYS_TEST_SIGNAL_AT="15", RECSYS_TEST_SIGNAL_RANK="1")  # fmt: skip
+    assert out.returncode != 0
+    assert json.loads((folder / "status.json").read_text())["status"] == "interrupted"
+    assert "stopped inside epoch 2" in (folder / "train.log").read_text()
+    out = run([*TORCHRUN, "-m", "recsys_pyg.train", f"train.resume={folder}"], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    loss = [x["train/loss"] for x in lines(folder) if "train/loss" in x]
+    assert loss == pytest.approx([x["train/loss"] for x in lines(two) if "train/loss" in x], rel=1e-6)
+    resumed, whole = (json.loads((d / "summary.json").read_text()) for d in (folder, two))
+    assert resumed["test/recall@20"] == pytest.approx(whole["test/recall@20"], abs=1e-6)
+
+
 def test_rows_split_like_tensor_split():
     for n in (0, 1, 5, 512, 513):
         for world in (1, 2, 3):
@@ -104,3 +123,20 @@ def test_what_cannot_run_under_torchrun_says_so(tmp_path, overrides, message):
     out = run([*TORCHRUN, "-m", "recsys_pyg.train", "debug=default", *overrides, f"hydra.run.dir={tmp_path}"], tmp_path)
     assert out.returncode != 0
     assert message in out.stderr + out.stdout
+
+
+def test_a_multi_task_slurm_job_joins_like_torchrun_ranks(monkeypatch):
+    """hydra/launcher=slurm_ddp: submitit starts one process per task; each exports torchrun's variables."""
+    pytest.importorskip("submitit")
+    from recsys_pyg.distributed import from_slurm
+
+    for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "LOCAL_WORLD_SIZE"):
+        monkeypatch.delenv(key, raising=False)
+    slurm = {"SUBMITIT_EXECUTOR": "slurm", "SLURM_JOB_ID": "4242", "SLURM_NTASKS": "4", "SLURM_PROCID": "3",
+             "SLURM_LOCALID": "1", "SLURM_JOB_NODELIST": "gpu[07-08]", "SLURM_JOB_NUM_NODES": "2",
+             "SLURM_NODEID": "1"}  # fmt: skip
+    for key, value in slurm.items():
+        monkeypatch.setenv(key, value)
+    from_slurm()
+    assert (os.environ["RANK"], os.environ["WORLD_SIZE"], os.environ["LOCAL_RANK"]) == ("3", "4", "1")
+    assert os.environ["MASTER_ADDR"] == "gpu07" and 20000 <= int(os.environ["MASTER_PORT"]) <= 60000

@@ -92,6 +92,8 @@ def train_epoch(
         progress = EpochProgress(epoch, perm)
     t_epoch, hardness = time.time() - progress.elapsed, HardnessMeter(progress.hardness)
     loss_sum, drawn = progress.loss_sum, progress.drawn
+    if not where.main:  # a resumed epoch's saved sum is every rank's so far: rank 0 carries it
+        loss_sum = 0.0
     perm = progress.perm
     starts = range(progress.start, num_edges, batch_size)
     bar = tqdm(starts, desc=f"epoch {epoch}", leave=False, unit="batch", disable=None if cfg.progress else True)
@@ -116,6 +118,8 @@ def train_epoch(
             bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
         halt = where.any(stop(), graph.user.device) if where.active else stop()  # every rank stops at one step
         if halt and start + batch_size < num_edges:  # interrupted inside the epoch: hand back where it stands
+            if where.active:  # the sum over every rank's rows so far
+                loss_sum = where.sum(torch.as_tensor(loss_sum, dtype=torch.float64, device=graph.user.device).clone())
             progress.start, progress.loss_sum, progress.hardness = start + batch_size, loss_sum, hardness.sums
             progress.elapsed, progress.drawn = time.time() - t_epoch, drawn
             return progress

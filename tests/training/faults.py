@@ -25,11 +25,15 @@ class NaNAfterLoss(BPRLoss):
 
 class SignalAtLoss(BPRLoss):
     """BPR that sends its own process SIGTERM at step ``$RECSYS_TEST_SIGNAL_AT`` (when that is set):
-    a signal that lands inside an epoch, exactly where the test wants it."""
+    a signal that lands inside an epoch, exactly where the test wants it (under torchrun, in the rank
+    ``$RECSYS_TEST_SIGNAL_RANK`` only, when set)."""
 
     def __init__(self, l2_weight: float = 1e-4) -> None:
         super().__init__(l2_weight)
         self.at, self.calls = int(os.environ.get("RECSYS_TEST_SIGNAL_AT", "0")), 0
+        only = os.environ.get("RECSYS_TEST_SIGNAL_RANK")  # under torchrun: signal this rank alone
+        if only is not None and os.environ.get("RANK", "0") != only:
+            self.at = 0
 
     def forward(self, pos: Tensor, neg: Tensor, mask: Tensor | None = None) -> Tensor:
         self.calls += 1
