@@ -65,6 +65,9 @@ def load_runs(root: Path) -> list[dict[str, Any]]:
                 else [],
             }
         )
+    for run in runs:  # a fit-only model has no loss, sampler or optimiser: their defaults are not its settings
+        if fit_only(run["config"].get("model._target_")):
+            run["config"] = {k: v for k, v in run["config"].items() if not k.startswith(UNUSED_BY_FIT_ONLY)}
     # jobs that failed before writing their config still leave failed.json
     for failed_path in sorted(root.rglob("failed.json")):
         if not (failed_path.parent / "config.json").exists():
@@ -79,6 +82,21 @@ def load_runs(root: Path) -> list[dict[str, Any]]:
                 }
             )
     return runs
+
+
+UNUSED_BY_FIT_ONLY = ("loss.", "sampler.", "optimizer.", "scheduler.", "train.batch_size", "train.sample_batches")
+
+
+def fit_only(target: Any) -> bool:
+    """Whether the model class ``target`` (a ``_target_`` path) is fitted, not trained."""
+    if not isinstance(target, str):
+        return False
+    try:
+        from hydra.utils import get_class
+
+        return bool(getattr(get_class(target), "fit_only", False))
+    except Exception:  # a class this version does not have: keep every key
+        return False
 
 
 def varied_keys(runs: list[dict[str, Any]]) -> list[str]:
