@@ -184,6 +184,10 @@ def test(parts: Parts, state: LoopState, recorder: Recorder) -> dict[str, float]
         "train_time": state.train_time,
         "peak_rss_mib": peak_rss_mib(),
     }
+    if parts.dist.active:  # every rank's peak: each process holds its own copy of the data and model
+        peaks = torch.zeros(parts.dist.world, dtype=torch.float64, device=parts.graph.user.device)
+        peaks[parts.dist.rank] = results["peak_rss_mib"] or 0.0
+        results["peak_rss_mib_per_rank"] = parts.dist.sum(peaks).tolist()
     if recorder.writes:
         export(parts, state, recorder, result)
     recorder.summary(results)

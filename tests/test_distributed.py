@@ -56,6 +56,9 @@ def test_both_ranks_ran_and_the_record_is_written_once(runs):
     assert (two / "export" / "embeddings.safetensors").exists() and (two / "checkpoints" / "best.pt").exists()
     config = json.loads((two / "config.json").read_text())
     assert config["train"]["batch_size"] == 512
+    summary = json.loads((two / "summary.json").read_text())
+    peaks = summary["peak_rss_mib_per_rank"]
+    assert len(peaks) == 2 and all(p > 50 for p in peaks) and peaks[0] == summary["peak_rss_mib"]
 
 
 def test_two_processes_give_the_one_process_result(runs):
