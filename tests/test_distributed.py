@@ -118,6 +118,23 @@ def test_rows_split_like_tensor_split():
             assert parts[0][0] == 0 and parts[-1][1] == n
 
 
+SLOW = pytest.mark.slow  # each a torchrun of two processes: the default suite keeps one
+
+
+@pytest.mark.parametrize("overrides", [
+    pytest.param(["model=lightgcn", "model.fanout=[3,3,3]"], marks=SLOW),  # neighbour-sampled, dense gradients
+    ["sampler=shared", "loss=softmax"],  # shared negatives: each rank its rows of the batch's mask
+    pytest.param(["model=simgcl", "sampler=in_batch", "loss=softmax"], marks=SLOW),  # auxiliary loss, in-batch
+    pytest.param(["sampler=curriculum", "sampler.num_iterations=2"], marks=SLOW),  # hard negatives (PPR pools)
+], ids=lambda o: " ".join(o))  # fmt: skip
+def test_models_and_samplers_run_under_torchrun(tmp_path, overrides):
+    out = run([*TORCHRUN, "-m", "recsys_pyg.train", "debug=default", "train.epochs=2", *overrides,
+               f"paths.data_dir={tmp_path / 'data'}", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["test/recall@20"] > 0 and summary["epochs"] == 2
+
+
 @pytest.mark.parametrize("overrides,message", [
     (["model=mf", "model.sparse=true", "optimizer=mixed_adam"], "cannot be all-reduced by DistributedDataParallel"),
     (["model=itemknn"], "ItemKNN is fit-only: it is fitted once, in one process"),
