@@ -70,6 +70,16 @@ def setup(cfg_factory, tmp_path, *overrides):
 
 
 def syncs_in_steps(graph, model, sampler, criterion, optimizer, steps=3) -> list[str]:
+    """The syncing ops of ``steps`` sampling + training steps, on the paths an accelerator takes (the
+    samplers' CPU fast paths have data-dependent shapes: there is no device on the CPU to wait on)."""
+    host, pairs.HOST_FAST_PATHS = pairs.HOST_FAST_PATHS, False
+    try:
+        return _syncs_in_steps(graph, model, sampler, criterion, optimizer, steps)
+    finally:
+        pairs.HOST_FAST_PATHS = host
+
+
+def _syncs_in_steps(graph, model, sampler, criterion, optimizer, steps) -> list[str]:
     hardness = HardnessMeter()
     model.train()
     idx = torch.randperm(graph.num_edges, generator=torch.Generator().manual_seed(0))
@@ -105,10 +115,7 @@ def syncs_in_steps(graph, model, sampler, criterion, optimizer, steps=3) -> list
     ],
     ids=lambda o: " ".join(o),
 )
-def test_training_step_never_syncs(cfg_factory, tmp_path, overrides, monkeypatch):
-    # the samplers' CPU fast paths have data-dependent shapes (no device there to wait on): check the
-    # paths an accelerator takes
-    monkeypatch.setattr(pairs, "HOST_FAST_PATHS", False)
+def test_training_step_never_syncs(cfg_factory, tmp_path, overrides):
     assert syncs_in_steps(*setup(cfg_factory, tmp_path, *overrides)) == []
 
 
