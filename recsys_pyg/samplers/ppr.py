@@ -26,6 +26,7 @@ from torch import Tensor
 from recsys_pyg.data.graph import CSR, BipartiteGraph, sparse_csr
 from recsys_pyg.io import atomic_save
 from recsys_pyg.samplers.negatives import Negatives
+from recsys_pyg.samplers.pairs import host_path
 from recsys_pyg.samplers.shared import SharedSampler
 from recsys_pyg.samplers.uniform import UniformSampler
 from recsys_pyg.utils import positive_int
@@ -370,6 +371,11 @@ class PPRHardSampler:
         draw = torch.rand(users.numel(), h, generator=self.generator, device=self.generator.device).to(users.device)
         col = (draw * count[:, None]).long().clamp_max_((count[:, None] - 1).clamp_min(0))  # (B, h)
         hard = self.hard_pool.pool[users[:, None], col]  # (B, h)
-        # users with an empty pool get uniform non-positives; drawn for every row and selected,
-        # so no per-batch branch waits on the device
-        return torch.where((count == 0)[:, None], self.fallback.sample_items(users, h), hard)
+        empty = count == 0
+        if host_path(users.device):  # on the CPU: uniform non-positives for the rows with an empty pool only
+            rows = torch.nonzero(empty).flatten()
+            if rows.numel():
+                hard[rows] = self.fallback.sample_items(users[rows], h)
+            return hard
+        # on an accelerator: drawn for every row and selected, so no per-batch branch waits on the device
+        return torch.where(empty[:, None], self.fallback.sample_items(users, h), hard)

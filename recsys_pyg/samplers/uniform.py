@@ -9,6 +9,7 @@ from torch import Tensor
 
 from recsys_pyg.data.graph import BipartiteGraph
 from recsys_pyg.samplers.negatives import Negatives
+from recsys_pyg.samplers.pairs import search
 from recsys_pyg.utils import positive_int
 
 
@@ -58,5 +59,5 @@ class UniformSampler:
         draw = torch.rand(users.numel(), k, generator=self.generator, device=self.generator.device)
         r = (draw * room[:, None]).long().clamp_max_(room[:, None] - 1)  # (B, k) rank among non-positives
         query = users[:, None] * (graph.num_items + 1) + r  # (B, k)
-        below = torch.searchsorted(self._keys, query, right=True) - graph.user_items.indptr[users][:, None]
+        below = search(self._keys, query, right=True) - graph.user_items.indptr[users][:, None]
         return r + below

@@ -52,3 +52,14 @@ def test_host_and_accelerator_paths_give_the_same_masks(name, monkeypatch):
     device = draw()
     assert torch.equal(host.items, device.items) and torch.equal(host.mask, device.mask)
     assert not host.mask.all()  # some positives were masked: the comparison means something
+
+
+@pytest.mark.parametrize("right", [False, True])
+def test_search_sorts_queries_but_answers_as_searchsorted(right):
+    from recsys_pyg.samplers.pairs import search
+
+    gen = torch.Generator().manual_seed(0)
+    keys = torch.sort(torch.randint(0, 5000, (3000,), generator=gen)).values  # repeated keys too
+    query = torch.randint(-10, 5010, (70, 100), generator=gen)  # above the size where it sorts
+    assert torch.equal(search(keys, query, right), torch.searchsorted(keys, query, right=right))
+    assert torch.equal(search(keys, query[:3], right), torch.searchsorted(keys, query[:3], right=right))
