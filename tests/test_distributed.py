@@ -150,8 +150,10 @@ def test_a_multi_task_slurm_job_joins_like_torchrun_ranks(monkeypatch):
     pytest.importorskip("submitit")
     from recsys_pyg.distributed import from_slurm
 
-    for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "LOCAL_WORLD_SIZE"):
-        monkeypatch.delenv(key, raising=False)
+    # a private copy of the environment: what submitit exports must not reach later tests (a WORLD_SIZE
+    # left behind would make every later in-process run wait for its peers)
+    torch_vars = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "LOCAL_WORLD_SIZE")
+    monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if k not in torch_vars})
     slurm = {"SUBMITIT_EXECUTOR": "slurm", "SLURM_JOB_ID": "4242", "SLURM_NTASKS": "4", "SLURM_PROCID": "3",
              "SLURM_LOCALID": "1", "SLURM_JOB_NODELIST": "gpu[07-08]", "SLURM_JOB_NUM_NODES": "2",
              "SLURM_NODEID": "1"}  # fmt: skip
@@ -160,3 +162,7 @@ def test_a_multi_task_slurm_job_joins_like_torchrun_ranks(monkeypatch):
     from_slurm()
     assert (os.environ["RANK"], os.environ["WORLD_SIZE"], os.environ["LOCAL_RANK"]) == ("3", "4", "1")
     assert os.environ["MASTER_ADDR"] == "gpu07" and 20000 <= int(os.environ["MASTER_PORT"]) <= 60000
+
+
+def test_the_slurm_test_left_no_torch_variables():  # runs after it in file order; the check holds in any order
+    assert "WORLD_SIZE" not in os.environ or os.environ.get("TORCHELASTIC_RUN_ID")
