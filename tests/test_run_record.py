@@ -34,9 +34,10 @@ def launch(*args: str) -> subprocess.Popen:
 def test_second_run_in_the_same_folder_refuses_and_the_first_is_intact(tmp_path):
     folder = tmp_path / "run"
     first = launch(*LONG, "seed=1", f"hydra.run.dir={folder}")
-    deadline = time.time() + 120
+    deadline = time.time() + 600  # a loaded machine can take minutes to start a run
     while not (folder / "status.json").exists() and time.time() < deadline and first.poll() is None:
         time.sleep(0.05)
+    assert (folder / "status.json").exists() and first.poll() is None, "the first run never got going"
     second = launch(*LONG, "seed=2", f"hydra.run.dir={folder}")
     _, err = second.communicate(timeout=120)
     assert first.poll() is None, "the first run ended before the second started: make it longer"
