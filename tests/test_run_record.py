@@ -18,7 +18,7 @@ LONG = [
     "dataset.source.num_users=600",
     "dataset.source.num_items=800",
     "dataset.source.num_interactions=30000",
-    "train.epochs=40",
+    "train.epochs=120",  # long enough that the first run still holds its folder when the second checks
     "train.patience=0",
     "train.eval_every=10",
     "logger=none",
@@ -46,7 +46,7 @@ def test_second_run_in_the_same_folder_refuses_and_the_first_is_intact(tmp_path)
     config = json.loads((folder / "config.json").read_text())
     assert config["seed"] == 1  # the first run's config, not the second's
     lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
-    assert [x["epoch"] for x in lines if "epoch" in x] == list(range(1, 41))
+    assert [x["epoch"] for x in lines if "epoch" in x] == list(range(1, 121))
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["test/recall@20"] == [x for x in lines if "test/recall@20" in x][0]["test/recall@20"]
 
