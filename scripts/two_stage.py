@@ -46,6 +46,8 @@ def main() -> None:
     parser.add_argument("--indexes", nargs="+", default=["flat", "ivfpq", "hnsw"])
     parser.add_argument("--candidates", nargs="+", type=int, default=[50, 200, 1000])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--nprobe", type=int, default=16, help="ivfpq: inverted lists visited per query")
+    parser.add_argument("--ef-search", type=int, default=256, help="hnsw: candidate list size while searching")
     parser.add_argument("--batch-size", type=int, default=1024)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -59,7 +61,9 @@ def main() -> None:
 
     def measure(name: str, index: str, candidates: int | None) -> torch.Tensor:
         t = time.time()
-        retriever = Retriever(exported.user, exported.item, exported.seen, index, candidates or 1, args.batch_size)
+        options = {"ivfpq": {"nprobe": args.nprobe}, "hnsw": {"ef_search": args.ef_search}}.get(index, {})
+        retriever = Retriever(exported.user, exported.item, exported.seen, index, candidates or 1, args.batch_size,
+                              **options)  # fmt: skip
         build = time.time() - t
         t = time.time()
         _, top = retriever.top_k(users, K)

@@ -72,6 +72,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--index", choices=INDEXES, default="exact", help="exact ranking or a faiss MIPS index")
     parser.add_argument("--candidates", type=int, default=200, help="first-stage candidates per user (index)")
     parser.add_argument("--batch-size", type=int, default=1024, help="users scored at once")
+    parser.add_argument("--nprobe", type=int, default=16, help="ivfpq: inverted lists visited per query")
+    parser.add_argument("--ef-search", type=int, default=256, help="hnsw: candidate list size while searching")
     args = parser.parse_args(argv)
     if args.k < 1 or args.batch_size < 1 or args.candidates < 1:
         parser.error("--k, --batch-size and --candidates must be positive")
@@ -90,7 +92,9 @@ def main(argv: list[str] | None = None) -> None:
         if unknown:
             print(f"skipped {len(unknown)} unknown user id(s): {', '.join(map(str, unknown))}", file=sys.stderr)
     try:
-        retriever = Retriever(exported.user, exported.item, exported.seen, args.index, args.candidates, args.batch_size)
+        options = {"nprobe": args.nprobe} if args.index == "ivfpq" else {"ef_search": args.ef_search}
+        retriever = Retriever(exported.user, exported.item, exported.seen, args.index, args.candidates, args.batch_size,
+                              **(options if args.index != "exact" else {}))  # fmt: skip
     except ImportError as err:
         raise SystemExit(f"recsys-recommend: {err}") from err
     out = args.out.open("w", newline="", encoding="utf-8") if args.out else sys.stdout

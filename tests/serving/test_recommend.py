@@ -76,3 +76,13 @@ def test_a_run_without_embeddings_or_export_is_refused_clearly(cfg_factory, tmp_
     train(cfg_factory("debug=default", "model=gfcf", "model.k=8"))
     with pytest.raises(SystemExit, match="GFCF is fit-only"):
         main([str(tmp_path), "--users", "0"])
+
+
+def test_index_options_reach_the_index(string_id_run, capsys):
+    pytest.importorskip("faiss")
+    run, _ = string_id_run
+    main([str(run), "--users", "u3", "--k", "5", "--index", "hnsw", "--ef-search", "8", "--candidates", "60"])
+    staged = [r["item"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))]
+    main([str(run), "--users", "u3", "--k", "5"])
+    exact = [r["item"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))]
+    assert len(staged) == 5 and len(set(staged) & set(exact)) >= 3  # a tiny catalogue: HNSW finds most
