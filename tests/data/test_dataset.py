@@ -150,8 +150,11 @@ def test_given_split_and_the_paper_protocol(cfg_factory, tmp_path):
         f"paths.data_dir={tmp_path}",
         "train.epochs=2",
         "train.eval_every=1",
+        "train.test_curve=true",
     )
     results = train(paper)
+    logged = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert all(x["curve/test/recall@20"] == x["val/recall@20"] for x in logged if "val/recall@20" in x)
     assert len(instantiate(paper.dataset).split.val) == 0
     # with no validation part, selection uses the test split: the best "val" is a test value
     assert results["val/recall@20"] == pytest.approx(results["test/recall@20"])
