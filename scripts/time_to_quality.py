@@ -1,9 +1,9 @@
 """Time to quality: test Recall@20 / NDCG@20 against minutes of training, configs side by side.
 
-    python scripts/time_to_quality.py --budget-min 60 --every-min 5 \
+    python scripts/time_to_quality.py --budget-min 60 --every-min 6 --jobs 2 \
         --config paper="experiment=lightgcn_paper" \
-        --config fast="experiment=[paper_protocol,gowalla_fast]" \
-        -- dataset.path=../shared/data/gowalla
+        --config fast="experiment=[paper_protocol,gowalla_fast_lightgcn]" \
+        -- dataset.path=../shared/data/gowalla train.num_threads=1
     make ttq ARGS="--budget-min 10 --every-min 2 -- dataset=ml100k dataset.path=../shared/data/ml-100k"
 
 Each config is one ordinary run of ``python -m recsys_pyg.train`` (its own record and W&B run) with
@@ -12,7 +12,9 @@ the first epoch end past every multiple of that many training minutes: epochs ar
 lands at the end of the epoch that crosses it, its real training time reported) and
 ``train.test_curve=true`` (the current weights tested at every validation; selection never sees it).
 The arguments after ``--`` go to every config (the dataset and its protocol), before the config's own.
-Training stops only on the budget (``train.patience=0``), unless a config sets otherwise.
+Training stops only on the budget (``train.patience=0``), unless a config sets otherwise. ``--jobs N``
+trains N configs at once (give each ``train.num_threads`` so that they share the cores alike; each
+one's output then goes to ``<out>/<name>.out``).
 
 Writes ``<out>/<name>/`` (the run), ``<out>/<name>.csv`` (one row per evaluation: training minutes,
 epoch, test and validation metrics, the evaluation's seconds and the cumulative share of wall time
@@ -44,21 +46,38 @@ def parse_config(spec: str) -> tuple[str, list[str]]:
     return name, rest.split()
 
 
-def run_config(name: str, overrides: list[str], common: list[str], args: argparse.Namespace) -> Path:
-    """Train one config as its own process (its own folder, its own peak memory); returns its folder."""
-    folder = args.out / name
-    cmd = [
+def command(name: str, overrides: list[str], common: list[str], args: argparse.Namespace) -> list[str]:
+    """The ``python -m recsys_pyg.train`` command line of one config (its own folder under ``--out``)."""
+    return [
         sys.executable, "-m", "recsys_pyg.train", *overrides, *common,
         f"train.time_budget_min={args.budget_min}", f"train.eval_every_min={args.every_min}",
         "train.test_curve=true", "train.epochs=100000", "train.eval_every=100000",
         *([] if any(o.startswith("train.patience=") for o in overrides + common) else ["train.patience=0"]),
-        f"hydra.run.dir={folder}", "train.overwrite=true",
+        f"hydra.run.dir={args.out / name}", "train.overwrite=true",
     ]  # fmt: skip
-    print(f"== {name}: {' '.join(cmd[3:])}", flush=True)
-    started = time.time()
-    code = subprocess.call(cmd, cwd=ROOT)
-    print(f"== {name}: exit {code} after {(time.time() - started) / 60:.1f} min", flush=True)
-    return folder
+
+
+def run_configs(configs: dict[str, list[str]], common: list[str], args: argparse.Namespace) -> dict[str, int]:
+    """Train every config, each its own process (its own folder, its own peak memory), ``--jobs`` at a
+    time side by side: configs compared on one machine should share it alike. Returns exit codes."""
+    pending, running, codes = list(configs.items()), {}, {}
+    while pending or running:
+        while pending and len(running) < args.jobs:
+            name, overrides = pending.pop(0)
+            cmd = command(name, overrides, common, args)
+            print(f"== {name}: {' '.join(cmd[3:])}", flush=True)
+            log = (args.out / f"{name}.out").open("w") if args.jobs > 1 else None  # interleaved output is unreadable
+            running[name] = (subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=log), time.time(), log)
+        time.sleep(0.2 if running else 0)
+        for name, (proc, started, log) in list(running.items()):
+            if proc.poll() is None:
+                continue
+            codes[name] = proc.returncode
+            if log is not None:
+                log.close()
+            del running[name]
+            print(f"== {name}: exit {proc.returncode} after {(time.time() - started) / 60:.1f} min", flush=True)
+    return codes
 
 
 def curve(folder: Path) -> list[dict[str, float]]:
@@ -136,16 +155,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", action="append", required=True, help='NAME="override ..." (repeat per config)')
     parser.add_argument("--budget-min", type=float, default=60.0, help="training minutes per config")
     parser.add_argument("--every-min", type=float, default=5.0, help="training minutes between evaluations")
+    parser.add_argument("--jobs", type=int, default=1, help="configs trained at once (side by side; each its own process)")
     parser.add_argument("--out", type=Path, default=Path("outputs/ttq") / time.strftime("%Y-%m-%d_%H-%M-%S"))
     args = parser.parse_args(own)
-    if args.budget_min <= 0 or args.every_min <= 0:
-        parser.error("--budget-min and --every-min must be > 0")
+    if args.budget_min <= 0 or args.every_min <= 0 or args.jobs < 1:
+        parser.error("--budget-min and --every-min must be > 0, --jobs >= 1")
     configs = dict(parse_config(c) for c in args.config)
     args.out = args.out.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
+    run_configs(configs, common, args)
     curves, peaks = {}, {}
-    for name, overrides in configs.items():
-        folder = run_config(name, overrides, common, args)
+    for name in configs:
+        folder = args.out / name
         curves[name] = curve(folder)
         summary = folder / "summary.json"
         peaks[name] = json.loads(summary.read_text()).get("peak_rss_mib") if summary.exists() else None

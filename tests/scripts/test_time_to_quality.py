@@ -13,11 +13,11 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import time_to_quality  # noqa: E402
 
 
-def test_two_configs_give_curves_tables_and_a_plot(tmp_path):
+def test_two_configs_side_by_side_give_curves_tables_and_a_plot(tmp_path):
     common = ["debug=default", "train.num_threads=1", "dataset.source.num_interactions=4000"]
     time_to_quality.main([
         "--config", "mf=model=mf optimizer.lr=0.01", "--config", "lgcn=model=lightgcn",
-        "--budget-min", "0.01", "--every-min", "0.002", "--out", str(tmp_path), "--", *common,
+        "--budget-min", "0.01", "--every-min", "0.002", "--jobs", "2", "--out", str(tmp_path), "--", *common,
     ])  # fmt: skip
     for name in ("mf", "lgcn"):
         rows = list(csv.DictReader((tmp_path / f"{name}.csv").open()))
@@ -29,6 +29,7 @@ def test_two_configs_give_curves_tables_and_a_plot(tmp_path):
         best = next(r for r in rows if int(r["epoch"]) == summary["best_epoch"])
         # the curve's test at the best-by-validation epoch is the run's final test: same weights
         assert float(best["test_recall@20"]) == pytest.approx(summary["test/recall@20"], abs=1e-6)
+        assert "| recall@20 |" in (tmp_path / f"{name}.out").read_text()  # side by side: each its own output
         config = json.loads((tmp_path / name / "config.json").read_text())
         assert config["train"]["patience"] == 0 and config["train"]["test_curve"] is True
     text = (tmp_path / "ttq.md").read_text()
