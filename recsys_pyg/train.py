@@ -155,15 +155,10 @@ def validate(
     against training time; selection never sees them); ``eval/time`` is what the evaluations took.
     """
     started = time.time()
-    val = prefixed(evaluate_part(parts, "val"), "val")
-    curve = {}
+    val_metrics = evaluate_part(parts, "val")
+    val, curve = prefixed(val_metrics, "val"), {}
     if cfg.train.get("test_curve"):  # without a validation part "val" already is the test split: not twice
-        test = (
-            {k[len("val/") :]: v for k, v in val.items()}
-            if parts.data.val_items.nnz == 0
-            else evaluate_part(parts, "test")
-        )
-        curve = prefixed(test, "curve/test")
+        curve = prefixed(val_metrics if parts.data.val_items.nnz == 0 else evaluate_part(parts, "test"), "curve/test")
     monitor = str(cfg.train.monitor)
     if state.observe(val, monitor, parts.model) and cfg.train.save_checkpoint and recorder.writes:
         best = {"model": state.best_state, "epoch": state.epoch, monitor: state.best, "config": recorder.config}

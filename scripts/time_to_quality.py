@@ -30,6 +30,7 @@ import json
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,27 +58,23 @@ def command(name: str, overrides: list[str], common: list[str], args: argparse.N
     ]  # fmt: skip
 
 
-def run_configs(configs: dict[str, list[str]], common: list[str], args: argparse.Namespace) -> dict[str, int]:
+def run_configs(configs: dict[str, list[str]], common: list[str], args: argparse.Namespace) -> None:
     """Train every config, each its own process (its own folder, its own peak memory), ``--jobs`` at a
-    time side by side: configs compared on one machine should share it alike. Returns exit codes."""
-    pending, running, codes = list(configs.items()), {}, {}
-    while pending or running:
-        while pending and len(running) < args.jobs:
-            name, overrides = pending.pop(0)
-            cmd = command(name, overrides, common, args)
-            print(f"== {name}: {' '.join(cmd[3:])}", flush=True)
-            log = (args.out / f"{name}.out").open("w") if args.jobs > 1 else None  # interleaved output is unreadable
-            running[name] = (subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=log), time.time(), log)
-        time.sleep(0.2 if running else 0)
-        for name, (proc, started, log) in list(running.items()):
-            if proc.poll() is None:
-                continue
-            codes[name] = proc.returncode
-            if log is not None:
-                log.close()
-            del running[name]
-            print(f"== {name}: exit {proc.returncode} after {(time.time() - started) / 60:.1f} min", flush=True)
-    return codes
+    time side by side: configs compared on one machine should share it alike."""
+
+    def run(name: str, overrides: list[str]) -> None:
+        cmd = command(name, overrides, common, args)
+        print(f"== {name}: {' '.join(cmd[3:])}", flush=True)
+        started = time.time()
+        if args.jobs == 1:
+            code = subprocess.call(cmd, cwd=ROOT)
+        else:  # interleaved output is unreadable: each its own file
+            with (args.out / f"{name}.out").open("w") as log:
+                code = subprocess.call(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        print(f"== {name}: exit {code} after {(time.time() - started) / 60:.1f} min", flush=True)
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        list(pool.map(run, configs, configs.values()))
 
 
 def curve(folder: Path) -> list[dict[str, float]]:
@@ -155,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", action="append", required=True, help='NAME="override ..." (repeat per config)')
     parser.add_argument("--budget-min", type=float, default=60.0, help="training minutes per config")
     parser.add_argument("--every-min", type=float, default=5.0, help="training minutes between evaluations")
-    parser.add_argument("--jobs", type=int, default=1, help="configs trained at once (side by side; each its own process)")
+    parser.add_argument("--jobs", type=int, default=1, help="configs trained at once, side by side")
     parser.add_argument("--out", type=Path, default=Path("outputs/ttq") / time.strftime("%Y-%m-%d_%H-%M-%S"))
     args = parser.parse_args(own)
     if args.budget_min <= 0 or args.every_min <= 0 or args.jobs < 1:

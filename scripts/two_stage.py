@@ -61,9 +61,8 @@ def main() -> None:
 
     def measure(name: str, index: str, candidates: int | None) -> torch.Tensor:
         t = time.time()
-        options = {"ivfpq": {"nprobe": args.nprobe}, "hnsw": {"ef_search": args.ef_search}}.get(index, {})
         retriever = Retriever(exported.user, exported.item, exported.seen, index, candidates or 1, args.batch_size,
-                              **options)  # fmt: skip
+                              nprobe=args.nprobe, ef_search=args.ef_search)  # fmt: skip
         build = time.time() - t
         t = time.time()
         _, top = retriever.top_k(users, K)

@@ -92,9 +92,8 @@ def main(argv: list[str] | None = None) -> None:
         if unknown:
             print(f"skipped {len(unknown)} unknown user id(s): {', '.join(map(str, unknown))}", file=sys.stderr)
     try:
-        options = {"nprobe": args.nprobe} if args.index == "ivfpq" else {"ef_search": args.ef_search}
         retriever = Retriever(exported.user, exported.item, exported.seen, args.index, args.candidates, args.batch_size,
-                              **(options if args.index != "exact" else {}))  # fmt: skip
+                              nprobe=args.nprobe, ef_search=args.ef_search)  # fmt: skip
     except ImportError as err:
         raise SystemExit(f"recsys-recommend: {err}") from err
     out = args.out.open("w", newline="", encoding="utf-8") if args.out else sys.stdout
