@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from recsys_pyg.data.graph import BipartiteGraph
+from recsys_pyg.losses.batch import ScoredBatch
 from recsys_pyg.samplers.negatives import Negatives
 
 
@@ -41,7 +42,7 @@ class Model(Protocol):
         ...
 
     def l2_penalty(self, users: Tensor, items: Tensor) -> Tensor:
-        """The model's own regulariser on the batch, a scalar; the step adds ``loss.l2_weight`` times it.
+        """The model's own regulariser on the batch, a scalar; the objective adds ``loss.l2_weight`` times it.
 
         ``users`` ``(B,)``, ``items`` every item the step scored (as passed to ``forward``).
         """
@@ -89,6 +90,9 @@ class Sampler(Protocol):
     Built as ``Sampler(graph=train_graph, generator=torch.Generator(run_device))`` (the generator is
     seeded and saved by the run: draw every random number from it, on its device, for exact resume).
 
+    ``provides_log_q`` (optional, default ``False``) says that every draw fills ``Negatives.log_q``
+    with the log-probabilities of its law, for losses that correct for it (``loss=logq_softmax``).
+
     ``chunkable`` says whether one call may serve many batches: ``True`` only when each row's
     negatives depend on that row alone (``items`` ``(B, k)``, ``mask`` ``None`` or ``(B, k)``,
     ``hard`` ``(B, h)``). The loop then draws ``train.sample_batches`` batches per call and
@@ -108,21 +112,23 @@ class Sampler(Protocol):
 
 @runtime_checkable
 class Loss(Protocol):
-    """A ranking loss: a scalar from positive scores ``pos`` ``(B,)``, negative scores ``neg``
-    ``(B, k + h)`` or ``(B, S + h)`` and ``mask`` (same shape as ``neg``, True where a negative
-    counts; ``None`` = all). ``l2_weight`` scales the model's :meth:`Model.l2_penalty`.
+    """A ranking loss: an ``nn.Module`` whose ``forward`` takes the whole scored batch
+    (:class:`~recsys_pyg.losses.batch.ScoredBatch`: scores ``pos`` ``(B,)`` and ``neg`` ``(B, k + h)``
+    or ``(B, S + h)``, ``mask``, the users' and items' ids, the sampler's draw with its proposal
+    ``negatives.log_q``, the users' and positives' embeddings) and returns a scalar.
+
+    Built by :func:`recsys_pyg.losses.build_loss` from ``conf/loss/<name>.yaml``: the YAML's
+    ``l2_weight`` goes to the :class:`~recsys_pyg.losses.objective.Objective` that wraps the loss
+    (the one place the model's L2 penalty is added); the rest to the loss's constructor.
 
     Optional attributes:
         similarity: ``"dot"`` (default) or ``"cosine"``: the scores are cosines of the embeddings,
             in training and in evaluation alike (SimpleX's CCL).
-        embedding_loss(user_emb (B, d), pos_emb (B, d)) -> scalar: used instead of ``__call__``
-            for a loss of the embeddings themselves, not of scores (DirectAU's alignment and
-            uniformity); negatives are then not needed.
+        needs_log_q: ``True`` when the loss reads ``batch.negatives.log_q``: the run then refuses a
+            sampler without ``provides_log_q = True`` before training (see :class:`Sampler`).
     """
 
-    l2_weight: float
-
-    def __call__(self, pos: Tensor, neg: Tensor, mask: Tensor | None = None) -> Tensor: ...
+    def __call__(self, batch: ScoredBatch) -> Tensor: ...
 
 
 def is_fit_only(model: torch.nn.Module) -> bool:

@@ -157,6 +157,7 @@ def sampler_row(row: str, graph, batches: int) -> dict:
     from omegaconf import OmegaConf
 
     from recsys_pyg.contracts import check_sampler
+    from recsys_pyg.losses import build_loss
     from recsys_pyg.optim import MixedAdam
     from recsys_pyg.training import train_step
     from recsys_pyg.training.hardness import HardnessMeter
@@ -168,7 +169,7 @@ def sampler_row(row: str, graph, batches: int) -> dict:
     t = time.time()
     sampler = instantiate(spec)(graph=graph, generator=torch.Generator().manual_seed(0))
     setup_s = time.time() - t
-    criterion = instantiate(OmegaConf.load(CONF / "loss" / f"{loss_name}.yaml"))
+    criterion = build_loss(OmegaConf.load(CONF / "loss" / f"{loss_name}.yaml"))
     model = build_model(name, graph.num_users, graph.num_items)
     sparse = any(isinstance(m, torch.nn.Embedding) and m.sparse for m in model.modules())
     optimizer = (MixedAdam if sparse else torch.optim.Adam)(model.parameters(), lr=1e-3)
@@ -196,11 +197,13 @@ def sampler_row(row: str, graph, batches: int) -> dict:
 
 
 def worker(args: argparse.Namespace) -> dict:
+    from omegaconf import OmegaConf
+
     from recsys_pyg.data import BipartiteGraph
     from recsys_pyg.data.graph import CSR
     from recsys_pyg.data.neighbor_sampling import sample_subgraph
     from recsys_pyg.evaluation import Evaluator
-    from recsys_pyg.losses import BPRLoss
+    from recsys_pyg.losses import build_loss
     from recsys_pyg.models.propagation import available_backends, choose_backend, set_backend
     from recsys_pyg.optim import MixedAdam
     from recsys_pyg.samplers import UniformSampler
@@ -247,7 +250,7 @@ def worker(args: argparse.Namespace) -> dict:
     gen = torch.Generator().manual_seed(0)
     n_batches = args.batches if name != "naive" else max(2, args.batches // 4)
     sample_t, train_t = [], []
-    criterion, hardness = BPRLoss(l2_weight=1e-4), HardnessMeter()
+    criterion, hardness = build_loss(OmegaConf.load(CONF / "loss" / "bpr.yaml")), HardnessMeter()
     model.train()
     # As a run does (train.sample_batches): the sampler draws CHUNK batches per call, right after a
     # training step (so with the caches the step left); its time per batch is the call's / CHUNK.

@@ -9,10 +9,11 @@ from omegaconf import OmegaConf
 
 from recsys_pyg.contracts import is_fit_only
 from recsys_pyg.data import RecDataset
+from recsys_pyg.losses import build_loss
 from recsys_pyg.train import train
 from recsys_pyg.training import check_config
 from recsys_pyg.utils import flatten
-from tests.conftest import CONF
+from tests.helpers.configs import CONF
 
 TINY = ["dataset.source.num_users=60", "dataset.source.num_items=80", "dataset.source.num_interactions=900"]
 GROUPS = ["model", "sampler", "loss", "optimizer", "scheduler", "eval", "logger", "dataset/split"]
@@ -26,7 +27,7 @@ def options(group: str) -> list[str]:
 def test_every_dataset_composes(cfg_factory, name):
     """Real datasets need files (tested in test_datasets.py); here: each composes into a prepare_dataset call."""
     cfg = cfg_factory(f"dataset={name}")
-    assert cfg.dataset._target_ == "recsys_pyg.data.prepare_dataset" and cfg.dataset.name == name
+    assert cfg.dataset._target_ == "recsys_pyg.data.dataset.prepare_dataset" and cfg.dataset.name == name
     assert cfg.dataset.source._target_.startswith("recsys_pyg.data.")
     if name not in ("synthetic", "interactions"):  # downloadable, with a pinned checksum or a logged one
         assert cfg.dataset.download.get("url") or cfg.dataset.download.get("files")
@@ -49,7 +50,7 @@ def test_every_group_option_composes_and_instantiates(cfg_factory, group, option
     if cfg.get("scheduler"):
         instantiate(cfg.scheduler)(optimizer=optimizer).step()
     instantiate(cfg.eval)
-    assert hasattr(instantiate(cfg.loss), "l2_weight")
+    assert build_loss(cfg.loss).l2_weight == cfg.loss.get("l2_weight", 0.0)
     if group == "logger" and option == "none":
         assert cfg.logger._target_ is None
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CONF
+from tests.helpers.configs import CONF
 
 README = (Path(CONF).parent / "README.md").read_text()
 GROUPS = ["dataset", "dataset/split", "model", "sampler", "loss", "optimizer", "scheduler", "eval", "logger",

@@ -94,6 +94,48 @@ def sparse_csr(crow: Tensor, col: Tensor, values: Tensor, shape: tuple[int, int]
         return torch.sparse_csr_tensor(crow, col, values, shape, check_invariants=False)
 
 
+def csr_transpose(adj: Tensor) -> Tensor:
+    """The transpose of a sparse CSR ``adj`` ``(N, M)`` as a sparse CSR ``(M, N)``, built once by the caller."""
+    if adj.layout != torch.sparse_csr:
+        raise TypeError(f"expected a sparse CSR tensor, got layout {adj.layout}")
+    return adj.to_sparse_coo().t().coalesce().to_sparse_csr()
+
+
+def mark_symmetric(adj: Tensor, atol: float = 1e-6, check: bool = True) -> Tensor:
+    """Check that the sparse ``adj`` equals its transpose (pattern and values) and mark it so, in place.
+
+    Propagation (:func:`recsys_pyg.models.propagation.spmm`) uses a marked matrix as its own
+    transpose in the backward pass and refuses an unmarked one given without its transpose: a
+    non-symmetric matrix (``D^-a A D^-b`` with ``a != b``, a row-normalised mean, a sampled
+    block) would otherwise get a silently wrong gradient. Raises ``ValueError`` if it is not
+    symmetric. The mark survives :meth:`BipartiteGraph.to`; a copy made otherwise is unmarked.
+
+    ``check=False`` skips the check (a sync and a sort), for a matrix symmetric by construction
+    from a checked one, made every step: NGCF's node dropout drops both directions of an edge
+    together (its test checks the result equals its transpose).
+    """
+    if adj.dim() != 2 or adj.shape[0] != adj.shape[1]:
+        raise ValueError(f"a symmetric matrix must be square, got shape {tuple(adj.shape)}")
+    if not check:
+        adj._recsys_symmetric = True
+        return adj
+    coo = (adj.to_sparse_coo() if adj.layout == torch.sparse_csr else adj).coalesce()
+    t = coo.t().coalesce()
+    same = torch.equal(coo.indices(), t.indices()) and torch.allclose(coo.values(), t.values(), rtol=0, atol=atol)
+    if not same:
+        raise ValueError(
+            "the matrix is not symmetric: pass its transpose to propagation explicitly "
+            "(spmm(adj, x, adj_t=csr_transpose(adj))) instead of marking it symmetric"
+        )
+    adj._recsys_symmetric = True  # read by is_marked_symmetric; freed with the tensor
+    return adj
+
+
+def is_marked_symmetric(adj: Tensor) -> bool:
+    """Whether :func:`mark_symmetric` checked and marked ``adj``."""
+    return bool(getattr(adj, "_recsys_symmetric", False))
+
+
 class BipartiteGraph:
     """The training interactions as a graph, with cached derived structures.
 
@@ -154,8 +196,9 @@ class BipartiteGraph:
 
     @cached_property
     def adj(self) -> Tensor:
-        """Symmetric normalised adjacency, sparse CSR ``(N, N)``; see :func:`normalized_adjacency`."""
-        return normalized_adjacency(self.user, self.item, self.num_users, self.num_items)
+        """Symmetric normalised adjacency, sparse CSR ``(N, N)``, checked and marked symmetric
+        (:func:`mark_symmetric`); see :func:`normalized_adjacency`."""
+        return mark_symmetric(normalized_adjacency(self.user, self.item, self.num_users, self.num_items))
 
     @cached_property
     def edge_index(self) -> Tensor:
@@ -172,4 +215,6 @@ class BipartiteGraph:
         for name in ("adj", "edge_index", "item_degree", "user_degree", "item_users"):
             if name in self.__dict__:
                 graph.__dict__[name] = self.__dict__[name].to(device)
+        if "adj" in graph.__dict__:  # checked once when built; a device copy holds the same values
+            graph.__dict__["adj"]._recsys_symmetric = True
         return graph

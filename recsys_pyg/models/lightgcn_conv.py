@@ -18,12 +18,13 @@ class LightGCNConv(MessagePassing):
         \frac{1}{\sqrt{|\mathcal{N}(i)|}\sqrt{|\mathcal{N}(j)|}} \mathbf{e}_j^{(k)}
 
     Same math as PyG's :class:`~torch_geometric.nn.conv.LGConv` with ``normalize=False``,
-    but given the cached *symmetric* normalised adjacency as a sparse tensor, the backward
-    pass is one more SpMM (see :mod:`recsys_pyg.models.propagation`), about 2x faster.
-    With an edge list, pass the normalised weights as ``edge_weight``; no normalisation
-    is computed here. A non-symmetric sparse adjacency (a neighbour-sampled subgraph, see
-    :mod:`recsys_pyg.data.neighbor_sampling`) comes with its transpose as ``transpose``,
-    which the backward pass uses.
+    but given a sparse adjacency the backward pass is one more SpMM with its transpose (see
+    :mod:`recsys_pyg.models.propagation`), about 2x faster. The transpose is explicit: pass it
+    as ``transpose`` (a neighbour-sampled block, see :mod:`recsys_pyg.data.neighbor_sampling`;
+    any ``D^-a A D^-b``), or give a matrix checked by
+    :func:`~recsys_pyg.data.graph.mark_symmetric` (the cached normalised adjacency is); any
+    other sparse matrix is refused. With an edge list, pass the normalised weights as
+    ``edge_weight``; no normalisation is computed here.
 
     Shapes:
         - **input:** node features :math:`(|\mathcal{V}|, F)`, a symmetric sparse

@@ -17,7 +17,7 @@ def row_mean_spmm(adj_t: Tensor, x: Tensor) -> Tensor:
 
     Only the sparsity pattern counts (values are ignored); empty rows give zeros. The mean is
     a sum over a 0/1 copy of the pattern divided by the row degree, so a non-symmetric
-    :math:`D^{-1}A` never goes through :func:`~recsys_pyg.models.propagation.symmetric_spmm`.
+    :math:`D^{-1}A` never goes through :func:`~recsys_pyg.models.propagation.spmm` with ``adj`` as its own transpose.
     """
     if adj_t.layout == torch.sparse_coo:
         adj_t = adj_t.coalesce().to_sparse_csr()

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from recsys_pyg.data.graph import BipartiteGraph, sparse_csr
+from recsys_pyg.data.graph import BipartiteGraph, is_marked_symmetric, mark_symmetric, sparse_csr
 from recsys_pyg.models.common import check_sizes, embedding_l2, select_nodes
 from recsys_pyg.models.mean_concat_conv import MeanConcatConv
 from recsys_pyg.models.ngcf_conv import NGCFConv
@@ -50,7 +50,9 @@ def drop_symmetric(adj: Tensor, edge_id: Tensor, num_edges: int, p: float) -> Te
     """
     keep = (torch.rand(num_edges, device=adj.device) >= p)[edge_id]  # (nnz,)
     value = adj.values() * keep / (1.0 - p)
-    return sparse_csr(adj.crow_indices(), adj.col_indices(), value, adj.shape)
+    dropped = sparse_csr(adj.crow_indices(), adj.col_indices(), value, adj.shape)
+    # both directions of an edge share one draw: symmetric whenever adj is (no per-step check)
+    return mark_symmetric(dropped, check=False) if is_marked_symmetric(adj) else dropped
 
 
 class NGCF(nn.Module):

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 from torch_geometric.typing import Adj, OptTensor
 
-from recsys_pyg.models.propagation import symmetric_spmm
+from recsys_pyg.models.propagation import spmm
 
 
 def xavier_linear_(linear: nn.Linear) -> None:
@@ -37,8 +37,9 @@ class NGCFConv(MessagePassing):
     enters the :math:`\mathbf{W}_1` term only, and one LeakyReLU acts on the sum, as in the paper (the
     TensorFlow code applies one to each term). :math:`\mathbf{W}_1, \mathbf{W}_2` carry biases, as in the code.
 
-    Given the cached *symmetric* normalised adjacency as a sparse tensor, the backward pass of
-    the SpMM is another SpMM (:func:`~recsys_pyg.models.propagation.symmetric_spmm`). With an
+    Given the cached normalised adjacency as a sparse tensor, checked and marked symmetric, the
+    backward pass of the SpMM is another SpMM (:func:`~recsys_pyg.models.propagation.spmm`; an
+    unmarked sparse matrix is refused). With an
     edge list, pass the :math:`p_{ui}` as ``edge_weight``; no normalisation is computed here.
 
     Args:
@@ -88,7 +89,7 @@ class NGCFConv(MessagePassing):
         return torch.cat([msg, x_i * msg], dim=-1)  # (E, 2F): [p_ui e_i, p_ui e_i ⊙ e_u]
 
     def message_and_aggregate(self, adj_t: Adj, x: Tensor) -> Tensor:
-        side = symmetric_spmm(adj_t, x)  # type: ignore[arg-type]  # (N, F)
+        side = spmm(adj_t, x)  # type: ignore[arg-type]  # (N, F): refused unless marked symmetric
         return torch.cat([side, side * x], dim=-1)  # (N, 2F)
 
     def __repr__(self) -> str:

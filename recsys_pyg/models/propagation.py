@@ -1,10 +1,12 @@
 """Sparse propagation whose backward is one more SpMM.
 
-The gradient of ``A @ X`` with respect to ``X`` is ``A.T @ G``. For the symmetric normalised
-adjacency ``A.T = A``, so the backward pass is another forward SpMM, with no transpose through
-generic sparse autograd; for a non-symmetric ``A`` (a neighbour-sampled subgraph) the caller
-passes ``A.T``, built once with the subgraph, and the backward is an SpMM with it
-(``scripts/bench.py`` compares it with PyG's ``LGConv``, side by side).
+The gradient of ``A @ X`` with respect to ``X`` is ``A.T @ G``, so the backward pass is one
+SpMM with the transpose, with no transpose through generic sparse autograd. The transpose is
+explicit: :func:`spmm` takes ``adj_t``, built once by the caller (a neighbour-sampled block,
+``D^-a A D^-b``, a directed graph), or uses ``adj`` itself only when
+:func:`~recsys_pyg.data.graph.mark_symmetric` checked and marked it symmetric (the cached
+normalised adjacency is). An unmarked matrix without its transpose is refused, never given a
+silently wrong gradient (``scripts/bench.py`` compares the product with PyG's ``LGConv``).
 
 The product itself has backends: torch's own sparse CSR matmul (``"torch"``, the default and
 the one every test runs) and, when the optional ``torch_sparse`` extension is installed,
@@ -22,6 +24,7 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor
 
+from recsys_pyg.data.graph import is_marked_symmetric
 from recsys_pyg.utils import positive_int
 
 log = logging.getLogger(__name__)
@@ -149,19 +152,21 @@ def _check_sparse(name: str, adj: Tensor) -> None:
 def spmm(adj: Tensor, x: Tensor, adj_t: Tensor | None = None) -> Tensor:
     """``adj @ x`` for a sparse ``adj`` ``(N, M)`` and dense ``x`` ``(M, F)``; the gradient flows to ``x`` only.
 
-    ``adj_t`` is ``adj``'s transpose ``(M, N)`` as a sparse tensor; omitted, ``adj`` must be
-    symmetric (the caller guarantees it) and serves as its own transpose.
+    ``adj_t`` is ``adj``'s transpose ``(M, N)`` as a sparse tensor (see
+    :func:`~recsys_pyg.data.graph.csr_transpose`), which the backward pass multiplies by. It may
+    be omitted only for a matrix checked and marked by :func:`~recsys_pyg.data.graph.mark_symmetric`.
     """
     _check_sparse("adj", adj)
     if adj_t is None:
+        if not is_marked_symmetric(adj):
+            raise ValueError(
+                f"spmm: a {tuple(adj.shape)} matrix was given without its transpose and is not marked symmetric; "
+                "pass adj_t=csr_transpose(adj) (built once), or mark_symmetric(adj) if it is symmetric "
+                "(recsys_pyg.data.graph): using it as its own transpose would give a wrong gradient"
+            )
         adj_t = adj
     else:
         _check_sparse("adj_t", adj_t)
         if adj_t.shape != adj.shape[::-1]:
             raise ValueError(f"adj_t must have shape {tuple(adj.shape[::-1])}, got {tuple(adj_t.shape)}")
     return _SpMM.apply(adj, adj_t, x)
-
-
-def symmetric_spmm(adj: Tensor, x: Tensor) -> Tensor:
-    """``adj @ x`` for a symmetric sparse ``adj`` ``(N, N)``: :func:`spmm` with ``adj`` as its own transpose."""
-    return spmm(adj, x)

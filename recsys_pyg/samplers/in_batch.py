@@ -30,16 +30,22 @@ class InBatchSampler:
         generator: unused (no random draws); accepted so every sampler is built alike.
 
     Shapes:
-        - **sample:** users ``(B,)``, pos_items ``(B,)`` -> ``Negatives(items=(B,), mask=(B, B))``
+        - **sample:** users ``(B,)``, pos_items ``(B,)`` -> ``Negatives(items=(B,), mask=(B, B), log_q=(B,))``
     """
 
     chunkable = False  # the negatives are the batch's own items: never drawn for many batches at once
+    provides_log_q = True  # each batch slot is a uniform training edge: item j with q_j = d_j / E
 
     def __init__(self, graph: BipartiteGraph, generator: torch.Generator | None = None) -> None:
         self.graph = graph
 
     def __repr__(self) -> str:
         return "InBatchSampler()"
+
+    @cached_property
+    def _log_q(self) -> Tensor:
+        """``log(d_j / E)`` per item, ``(I,)``: the law by which a batch slot holds item ``j``."""
+        return (self.graph.item_degree.to(torch.float) / max(self.graph.num_edges, 1)).log()
 
     @cached_property
     def _keys(self) -> Tensor:
@@ -53,4 +59,4 @@ class InBatchSampler:
             mask = ~positive_mask(self.graph, users, pos_items)  # (B, B)
         else:  # one binary search per pair: no data-dependent shape, nothing waits on the device
             mask = ~is_positive(self._keys, self.graph.num_items, users[:, None], pos_items[None, :])
-        return Negatives(items=pos_items, mask=mask)
+        return Negatives(items=pos_items, mask=mask, log_q=self._log_q[pos_items])

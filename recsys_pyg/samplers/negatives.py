@@ -18,6 +18,10 @@ class Negatives:
             (a shared item that is the row user's own positive does not); ``None`` = all count.
         hard: ``(B, h)`` per-row hard negatives, scored after ``items`` and logged apart;
             ``None`` = none. Hard negatives always count.
+        log_q: the log-probability of each of ``items`` under the law that drew it, same shape as
+            ``items``: ``(B, k)`` (per row, given the row's user: rejection of its positives
+            included) or ``(S,)``; ``None`` when the sampler does not know it. A sampler that
+            fills it declares ``provides_log_q = True`` (read by losses that correct for the law).
 
     The loss sees the scores of ``items`` then ``hard`` side by side: ``(B, k + h)`` or ``(B, S + h)``.
     """
@@ -25,6 +29,7 @@ class Negatives:
     items: Tensor
     mask: Tensor | None = None
     hard: Tensor | None = None
+    log_q: Tensor | None = None
 
     @property
     def shared(self) -> bool:
@@ -50,7 +55,7 @@ class Negatives:
 
     def state_dict(self) -> dict[str, Tensor | None]:
         """The tensors, for a checkpoint (``Negatives(**state)`` rebuilds it)."""
-        return {"items": self.items, "mask": self.mask, "hard": self.hard}
+        return {"items": self.items, "mask": self.mask, "hard": self.hard, "log_q": self.log_q}
 
     def batch_rows(self, start: int, end: int) -> Negatives:
         """Rows ``start:end`` of this batch's negatives, shared ones included (their items stay the batch's,
@@ -61,6 +66,7 @@ class Negatives:
             self.items,
             None if self.mask is None else self.mask[start:end],
             None if self.hard is None else self.hard[start:end],
+            self.log_q,
         )
 
     def rows(self, start: int, end: int) -> Negatives:
@@ -71,4 +77,5 @@ class Negatives:
             self.items[start:end],
             None if self.mask is None else self.mask[start:end],
             None if self.hard is None else self.hard[start:end],
+            None if self.log_q is None else self.log_q[start:end],
         )

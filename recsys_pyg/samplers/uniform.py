@@ -47,10 +47,13 @@ class UniformSampler:
         return user * (self.graph.num_items + 1) + (csr.indices - rank)
 
     chunkable = True  # each row's negatives depend on that row alone: one call may serve many batches
+    provides_log_q = True  # q = 1 / (I - d_u) for every non-positive item of user u
 
     def sample(self, users: Tensor, pos_items: Tensor | None = None, epoch: int = 0) -> Negatives:
-        """Negatives ``(B, k)`` for the batch's ``users`` ``(B,)``."""
-        return Negatives(self.sample_items(users, self.num_negatives))
+        """Negatives ``(B, k)`` for the batch's ``users`` ``(B,)``, with ``log_q = -log(I - d_u)``."""
+        items = self.sample_items(users, self.num_negatives)
+        room = (self.graph.num_items - self.graph.user_degree[users]).to(torch.float)  # (B,)
+        return Negatives(items, log_q=(-room.log())[:, None].expand(-1, self.num_negatives))
 
     def sample_items(self, users: Tensor, k: int) -> Tensor:
         """``k`` uniform non-positive items for each user, ``(B, k)``."""

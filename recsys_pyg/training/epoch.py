@@ -14,6 +14,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from recsys_pyg.contracts import check_sampler
+from recsys_pyg.distributed import Dist
 from recsys_pyg.samplers import Negatives
 from recsys_pyg.training.hardness import HardnessMeter
 from recsys_pyg.training.parts import Parts
@@ -74,65 +75,103 @@ def train_epoch(
     """Shuffle the training edges, step through them in batches of ``cfg.batch_size``; returns the
     epoch's ``train/*`` and ``neg/*`` metrics.
 
-    A chunkable sampler draws negatives for ``cfg.sample_batches`` batches in one call: one
-    vectorised call instead of many small ones (MF's sampling share of an epoch at Gowalla size
-    fell about threefold; ``scripts/bench.py`` measures it). Others draw per batch.
-
     ``stop()`` is asked after every step: when it says so (a SIGTERM, say) the epoch returns its
     :class:`EpochProgress` instead, and ``progress`` given back continues it exactly.
     """
-    model, graph, sampler, optimizer, where = parts.model, parts.graph, parts.sampler, parts.optimizer, parts.dist
-    assert sampler is not None and optimizer is not None and parts.criterion is not None
-    model.train()
-    num_edges, batch_size = graph.num_edges, int(cfg.batch_size)
-    chunk = batch_size * (int(cfg.get("sample_batches") or 1) if check_sampler(sampler) else 1)
-    clip = float(cfg.get("grad_clip") or 0.0)
+    assert parts.sampler is not None and parts.optimizer is not None and parts.criterion is not None
+    graph, where, batch_size = parts.graph, parts.dist, int(cfg.batch_size)
+    parts.model.train()
+    chunk = rows_per_draw(parts.sampler, cfg)
     if progress is None:
-        perm = torch.randperm(num_edges, generator=parts.generator, device=graph.user.device)
+        perm = torch.randperm(graph.num_edges, generator=parts.generator, device=graph.user.device)
         progress = EpochProgress(epoch, perm)
-    t_epoch, hardness = time.time() - progress.elapsed, HardnessMeter(progress.hardness)
-    loss_sum, drawn = progress.loss_sum, progress.drawn
-    if not where.main:  # a resumed epoch's saved sum is every rank's so far: rank 0 carries it
-        loss_sum = 0.0
-    perm = progress.perm
-    starts = range(progress.start, num_edges, batch_size)
-    bar = tqdm(starts, desc=f"epoch {epoch}", leave=False, unit="batch", disable=None if cfg.progress else True)
+    sums = RunningSums.resume(progress, where)
+    bar = tqdm(range(progress.start, graph.num_edges, batch_size), desc=f"epoch {epoch}", leave=False, unit="batch",
+               disable=None if cfg.progress else True)  # fmt: skip
     for step, start in enumerate(bar):
-        idx = perm[start : start + batch_size]
+        idx = progress.perm[start : start + batch_size]
         users, pos = graph.user[idx], graph.item[idx]  # (B,), (B,)
-        if start % chunk == 0:  # negatives for the next `chunk` rows, in one call
-            t_s = time.time()
-            rows = perm[start : start + chunk]
-            drawn = sampler.sample(graph.user[rows], graph.item[rows], epoch)
-            progress.sample_time += time.time() - t_s
-            if chunk != batch_size:
-                check_chunk(sampler, drawn, rows.numel())
-        assert drawn is not None
-        neg = drawn if chunk == batch_size else drawn.rows(start % chunk, start % chunk + idx.numel())
+        neg = negatives_for(parts, progress, start, idx.numel(), chunk, batch_size)
         if where.active:  # this rank's contiguous share of the global batch (every rank drew all of it)
             lo, hi = where.rows(idx.numel())
             users, pos, neg = users[lo:hi], pos[lo:hi], neg.batch_rows(lo, hi)
-        loss = train_step(model, graph, users, pos, neg, parts.criterion, optimizer, hardness, clip, parts.forward)
-        loss_sum = loss_sum + loss * users.numel()  # on the device: no sync per batch
-        if step % 20 == 0 and cfg.progress:
+        loss = train_step(parts.model, graph, users, pos, neg, parts.criterion, parts.optimizer, sums.hardness,
+                          float(cfg.get("grad_clip") or 0.0), parts.forward)  # fmt: skip
+        sums.add(loss, users.numel())
+        if step % 20 == 0 and not bar.disable:  # the only host read of a step, and only when the bar shows
             bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
         halt = where.any(stop(), graph.user.device) if where.active else stop()  # every rank stops at one step
-        if halt and start + batch_size < num_edges:  # interrupted inside the epoch: hand back where it stands
-            if where.active:  # the sum over every rank's rows so far
-                loss_sum = where.sum(torch.as_tensor(loss_sum, dtype=torch.float64, device=graph.user.device).clone())
-            progress.start, progress.loss_sum, progress.hardness = start + batch_size, loss_sum, hardness.sums
-            progress.elapsed, progress.drawn = time.time() - t_epoch, drawn
-            return progress
-    epoch_loss = float(where.sum(torch.as_tensor(loss_sum, dtype=torch.float64, device=graph.user.device))) / num_edges
-    check_finite(model, epoch, epoch_loss)
-    return {
-        "train/lr": optimizer.param_groups[0]["lr"],
-        "train/loss": epoch_loss,
-        "train/epoch_time": time.time() - t_epoch,
-        "train/sample_time": progress.sample_time,
-        "epoch": epoch,
-        **hardness.compute(),
-    }
+        if halt and start + batch_size < graph.num_edges:  # interrupted inside the epoch: hand back where it stands
+            return sums.pause(progress, start + batch_size, where, graph.user.device)
+    metrics = sums.finish(where, graph.num_edges, graph.user.device)
+    check_finite(parts.model, epoch, metrics["train/loss"])
+    return {"train/lr": parts.optimizer.param_groups[0]["lr"], **metrics, "train/sample_time": progress.sample_time,
+            "epoch": epoch}  # fmt: skip
+
+
+def rows_per_draw(sampler: object, cfg: DictConfig) -> int:
+    """Positives per sampler call: ``cfg.sample_batches`` batches for a chunkable sampler, one batch otherwise.
+
+    One vectorised call instead of many small ones (MF's sampling share of an epoch at Gowalla size
+    fell about threefold; ``scripts/bench.py`` measures it).
+    """
+    return int(cfg.batch_size) * (int(cfg.get("sample_batches") or 1) if check_sampler(sampler) else 1)
+
+
+def negatives_for(
+    parts: Parts, progress: EpochProgress, start: int, rows: int, chunk: int, batch_size: int
+) -> Negatives:
+    """The negatives of the batch at ``start`` (``rows`` positives): a new draw for the next ``chunk`` rows
+    when the batch opens a chunk, else its rows of the draw kept in ``progress`` (checkpointed with it)."""
+    assert parts.sampler is not None
+    graph = parts.graph
+    if start % chunk == 0:
+        t = time.time()
+        seeds = progress.perm[start : start + chunk]
+        progress.drawn = parts.sampler.sample(graph.user[seeds], graph.item[seeds], progress.epoch)
+        progress.sample_time += time.time() - t
+        if chunk != batch_size:
+            check_chunk(parts.sampler, progress.drawn, seeds.numel())
+    assert progress.drawn is not None
+    if chunk == batch_size:
+        return progress.drawn
+    return progress.drawn.rows(start % chunk, start % chunk + rows)
+
+
+class RunningSums:
+    """The epoch's sums so far (loss x batch size, hardness), kept on the device: no sync per batch."""
+
+    def __init__(self, loss_sum: Tensor | float, hardness: HardnessMeter, started: float) -> None:
+        self.loss_sum, self.hardness, self.started = loss_sum, hardness, started
+
+    @classmethod
+    def resume(cls, progress: EpochProgress, where: Dist) -> RunningSums:
+        # a resumed epoch's saved sum is every rank's so far: rank 0 alone carries it
+        loss_sum = progress.loss_sum if where.main else 0.0
+        return cls(loss_sum, HardnessMeter(progress.hardness), time.time() - progress.elapsed)
+
+    def add(self, loss: Tensor, rows: int) -> None:
+        self.loss_sum = self.loss_sum + loss * rows
+
+    def _total(self, where: Dist, device: torch.device) -> Tensor:
+        """The sum over every rank's rows (an all-reduce under torchrun)."""
+        return where.sum(torch.as_tensor(self.loss_sum, dtype=torch.float64, device=device).clone())
+
+    def pause(self, progress: EpochProgress, next_start: int, where: Dist, device: torch.device) -> EpochProgress:
+        """``progress`` updated to resume at ``next_start``: an interrupted epoch hands back where it stands.
+        One process keeps its sum as accumulated (same dtype), so the resumed epoch adds up exactly alike."""
+        progress.loss_sum = self._total(where, device) if where.active else self.loss_sum
+        progress.start, progress.hardness = next_start, self.hardness.sums
+        progress.elapsed = time.time() - self.started
+        return progress
+
+    def finish(self, where: Dist, num_edges: int, device: torch.device) -> dict[str, float]:
+        """The epoch's ``train/loss``, ``train/epoch_time`` and ``neg/*`` (one device read)."""
+        return {
+            "train/loss": float(self._total(where, device)) / num_edges,
+            "train/epoch_time": time.time() - self.started,
+            **self.hardness.compute(),
+        }
 
 
 class NonFiniteError(FloatingPointError):

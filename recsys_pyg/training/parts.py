@@ -10,15 +10,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from torch import Tensor
 
-from recsys_pyg.contracts import Loss, Sampler, check_sampler, is_fit_only
+from recsys_pyg.contracts import Sampler, check_sampler, is_fit_only
 from recsys_pyg.data import BipartiteGraph, RecDataset
 from recsys_pyg.distributed import Dist, wrap
 from recsys_pyg.evaluation import Evaluator
+from recsys_pyg.instantiate import build
+from recsys_pyg.losses import Objective, build_loss, check_sampler_for
 from recsys_pyg.models.propagation import available_backends, choose_backend, set_backend
 from recsys_pyg.utils import positive_int
 
@@ -35,7 +35,7 @@ class Parts:
     evaluator: Evaluator
     generator: torch.Generator  # the run's seeded generator, on its device: every sampler draw comes from it
     sampler: Sampler | None = None
-    criterion: Loss | None = None
+    criterion: Objective | None = None  # the loss + its L2 weight (recsys_pyg.losses.build_loss)
     optimizer: torch.optim.Optimizer | None = None
     scheduler: Any = None
     started: float = field(default_factory=time.time)
@@ -96,41 +96,23 @@ def check_config(cfg: DictConfig) -> None:
         raise ValueError(f"train.monitor={t.monitor} is not a validation metric of this run; choose one of {valid}")
 
 
-def build(node: DictConfig, key: str, **run_args: Any) -> Any:
-    """``instantiate(node)`` (then, for a ``_partial_`` node, called with ``run_args``), but a bad value
-    surfaces as an error naming the config key.
-
-    A constructor's ``ValueError``/``TypeError`` is re-raised as the same type with ``<key>.`` or
-    ``<key>:`` before its message (``model.embedding_dim must be a positive integer, got 'abc'``);
-    any other error (a data file's, say, which names its file and line) is re-raised unchanged.
-    """
-    try:
-        built = instantiate(node)
-        return built(**run_args) if run_args else built
-    except InstantiationException as err:
-        cause = err.__cause__
-        if cause is None or type(cause) not in (ValueError, TypeError):
-            raise (cause or err) from None
-        raise _named(cause, node, key) from cause
-    except (ValueError, TypeError) as err:
-        if type(err) not in (ValueError, TypeError):
-            raise
-        raise _named(err, node, key) from err
-
-
-def _named(err: Exception, node: DictConfig, key: str) -> Exception:
-    message = str(err)
-    first = message.split(" ", 1)[0].split("=", 1)[0]
-    if first.startswith(f"{key}.") or message.startswith(f"{key}:"):
-        return err  # already named
-    return type(err)((f"{key}." if first in node else f"{key}: ") + message)
-
-
-def feature_inputs(model_fn: Any, data: RecDataset) -> dict[str, Tensor]:
-    """The dataset's node feature matrices, for models whose constructor takes them (e.g. PinSAGE)."""
+def run_inputs(model_fn: Any, data: RecDataset, generator: torch.Generator) -> dict[str, Any]:
+    """What the run hands a model whose constructor names it: the dataset's node feature matrices
+    (``user_features``, ``item_features``, e.g. PinSAGE) and the run's seeded ``generator`` (for a
+    model that samples, e.g. LightGCN's neighbourhoods: saved with the run, so resume is exact)."""
     params = inspect.signature(getattr(model_fn, "func", model_fn)).parameters
-    found = {"user_features": data.user_features, "item_features": data.item_features}
+    found = {"user_features": data.user_features, "item_features": data.item_features, "generator": generator}
     return {k: v for k, v in found.items() if k in params and v is not None}
+
+
+def choice(group: str) -> str:
+    """The option chosen for a config group in this Hydra run (``sampler=shared`` gives ``shared``), or ``""``."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return str(HydraConfig.get().runtime.choices.get(group) or "")
+    except (ValueError, ImportError):  # composed outside a Hydra run (tests, notebooks)
+        return ""
 
 
 def spmm_backend(name: str, graph: BipartiteGraph, dim: int) -> Any:
@@ -161,11 +143,11 @@ def build_parts(cfg: DictConfig, device: torch.device, where: Dist | None = None
         log.warning(
             "dataset %s has no validation part: model selection uses the test split (paper protocol)", data.name
         )
-    features = feature_inputs(instantiate(cfg.model), data)
-    model = build(cfg.model, "model", num_users=data.num_users, num_items=data.num_items, **features).to(device)
-    set_backend(spmm_backend(str(cfg.get("spmm_backend", "auto")), graph, int(cfg.model.get("embedding_dim", 64))))
     # On the run's device, so sampling draws no host-device copies per batch.
     generator = torch.Generator(device=device).manual_seed(int(cfg.seed))
+    inputs = run_inputs(instantiate(cfg.model), data, generator)
+    model = build(cfg.model, "model", num_users=data.num_users, num_items=data.num_items, **inputs).to(device)
+    set_backend(spmm_backend(str(cfg.get("spmm_backend", "auto")), graph, int(cfg.model.get("embedding_dim", 64))))
     parts = Parts(data, graph, model, build(cfg.eval, "eval"), generator, started=started, dist=where)
     parts.evaluator.distribute(where)
     if is_fit_only(model) and where.active:
@@ -176,7 +158,8 @@ def build_parts(cfg: DictConfig, device: torch.device, where: Dist | None = None
         parts.forward = wrap(model, where, device)
         parts.sampler = build(cfg.sampler, "sampler", graph=graph, generator=generator)
         check_sampler(parts.sampler)
-        parts.criterion = build(cfg.loss, "loss")
+        parts.criterion = build_loss(cfg.loss)
+        check_sampler_for(parts.criterion, parts.sampler, choice("sampler"))
         parts.optimizer = build(cfg.optimizer, "optimizer", params=model.parameters())
         if cfg.get("scheduler"):
             parts.scheduler = build(cfg.scheduler, "scheduler", optimizer=parts.optimizer)

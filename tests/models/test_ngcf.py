@@ -195,3 +195,16 @@ def test_ngcf_training_beats_mostpop(cfg_factory):
 def test_ngcf_variants_run(cfg_factory, overrides):
     results = train(cfg_factory("model=ngcf", "debug=default", "train.num_threads=1", *overrides))
     assert 0 < results["test/recall@20"] <= 1 and results["epochs"] == 2
+
+
+def test_node_dropout_stays_symmetric_and_marked():
+    from recsys_pyg.data.graph import is_marked_symmetric
+    from recsys_pyg.models.ngcf import drop_symmetric, undirected_edge_ids
+    from tests.helpers.graphs import small_graph as unequal_degrees
+
+    g = unequal_degrees()
+    torch.manual_seed(0)
+    dropped = drop_symmetric(g.adj, *undirected_edge_ids(g.adj), p=0.5)
+    dense = dropped.to_dense()
+    assert torch.equal(dense, dense.T) and is_marked_symmetric(dropped)
+    assert 0 < int((dense == 0).logical_and(g.adj.to_dense() != 0).sum()) < g.adj.values().numel()  # some dropped

@@ -7,19 +7,19 @@ import signal
 
 from torch import Tensor
 
-from recsys_pyg.losses import BPRLoss
+from recsys_pyg.losses import BPRLoss, ScoredBatch
 
 
 class NaNAfterLoss(BPRLoss):
     """BPR until ``after_calls`` steps have run, then NaN: a loss that diverges mid-training."""
 
-    def __init__(self, after_calls: int = 10, l2_weight: float = 1e-4) -> None:
-        super().__init__(l2_weight)
+    def __init__(self, after_calls: int = 10) -> None:
+        super().__init__()
         self.after_calls, self.calls = after_calls, 0
 
-    def forward(self, pos: Tensor, neg: Tensor, mask: Tensor | None = None) -> Tensor:
+    def forward(self, batch: ScoredBatch) -> Tensor:
         self.calls += 1
-        loss = super().forward(pos, neg, mask)
+        loss = super().forward(batch)
         return loss * float("nan") if self.calls > self.after_calls else loss
 
 
@@ -28,15 +28,15 @@ class SignalAtLoss(BPRLoss):
     a signal that lands inside an epoch, exactly where the test wants it (under torchrun, in the rank
     ``$RECSYS_TEST_SIGNAL_RANK`` only, when set)."""
 
-    def __init__(self, l2_weight: float = 1e-4) -> None:
-        super().__init__(l2_weight)
+    def __init__(self) -> None:
+        super().__init__()
         self.at, self.calls = int(os.environ.get("RECSYS_TEST_SIGNAL_AT", "0")), 0
         only = os.environ.get("RECSYS_TEST_SIGNAL_RANK")  # under torchrun: signal this rank alone
         if only is not None and os.environ.get("RANK", "0") != only:
             self.at = 0
 
-    def forward(self, pos: Tensor, neg: Tensor, mask: Tensor | None = None) -> Tensor:
+    def forward(self, batch: ScoredBatch) -> Tensor:
         self.calls += 1
         if self.calls == self.at:
             os.kill(os.getpid(), signal.SIGTERM)
-        return super().forward(pos, neg, mask)
+        return super().forward(batch)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from recsys_pyg.data import BipartiteGraph
-from recsys_pyg.losses import BPRLoss
+from recsys_pyg.losses import BPRLoss, Objective
 from recsys_pyg.models import MF
 from recsys_pyg.samplers import Negatives
 from recsys_pyg.train import train
@@ -61,7 +61,7 @@ def test_gradient_clipping_bounds_the_update():
         users, pos = graph.user, graph.item
         neg = Negatives(torch.tensor([[2], [2], [0], [0]]))
         optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
-        train_step(model, graph, users, pos, neg, BPRLoss(l2_weight=1.0), optimizer, HardnessMeter(), clip)
+        train_step(model, graph, users, pos, neg, Objective(BPRLoss(), l2_weight=1.0), optimizer, HardnessMeter(), clip)
         moved = (model.embedding.weight.detach() - before).norm().item()
         assert (moved == pytest.approx(clip, rel=1e-4)) if bounded else moved > 1.0
 

@@ -1,16 +1,17 @@
-"""Ranking losses over a positive score per row and its negatives' scores.
+"""The losses as functions of scores (and of embeddings, for the contrastive ones).
 
-Every loss takes ``pos`` ``(B,)`` and ``neg`` ``(B, k)`` — ``k`` negatives per positive, or
-the ``S`` negatives shared by the batch — with an optional ``mask`` ``(B, k)`` that is
-True where a negative counts (a shared negative that is the row user's own positive does
-not). ``l2_weight`` scales the model's own regulariser, added by the training loop.
+Every ranking loss takes ``pos`` ``(B,)`` and ``neg`` ``(B, k)`` — ``k`` negatives per positive, or
+the ``S`` negatives shared by the batch — with an optional ``mask`` ``(B, k)`` that is True where a
+negative counts (a shared negative that is the row user's own positive does not). The modules in
+:mod:`recsys_pyg.losses.ranking` and :mod:`~recsys_pyg.losses.contrastive` apply them to a
+:class:`~recsys_pyg.losses.batch.ScoredBatch`.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 
 def _check(pos: Tensor, neg: Tensor, mask: Tensor | None) -> Tensor:
@@ -64,59 +65,27 @@ def margin_loss(pos: Tensor, neg: Tensor, mask: Tensor | None = None, margin: fl
     return _row_mean(torch.relu(neg - pos[:, None] + margin) * mask, mask)
 
 
-class BPRLoss(nn.Module):
-    """:func:`bpr_loss` with the weight of the model's L2 regulariser (LightGCN's ``reg``)."""
+def logq_softmax_loss(
+    pos: Tensor, neg: Tensor, log_q: Tensor, mask: Tensor | None = None, temperature: float = 0.1
+) -> Tensor:
+    r"""Sampled softmax with the sampling-bias (log-Q) correction (Bengio & Senécal 2008; Yi et al., RecSys 2019):
 
-    def __init__(self, l2_weight: float = 1e-4) -> None:
-        super().__init__()
-        if l2_weight < 0:
-            raise ValueError(f"l2_weight must be >= 0, got {l2_weight}")
-        self.l2_weight = l2_weight
+    .. math::
+        -\log \frac{e^{s^+/\tau}}{e^{s^+/\tau} + \sum_{j=1}^{k} e^{s^-_j/\tau - \log(k\, q_j)}}
 
-    def forward(self, pos: Tensor, neg: Tensor, mask: Tensor | None = None) -> Tensor:
-        return bpr_loss(pos, neg, mask)
-
-    def extra_repr(self) -> str:
-        return f"l2_weight={self.l2_weight}"
-
-
-class BinaryLoss(BPRLoss):
-    """:func:`binary_loss` with the weight of the model's L2 regulariser."""
-
-    def forward(self, pos: Tensor, neg: Tensor, mask: Tensor | None = None) -> Tensor:
-        return binary_loss(pos, neg, mask)
-
-
-class SoftmaxLoss(BPRLoss):
-    """:func:`softmax_loss` with a temperature, and the weight of the model's L2 regulariser."""
-
-    def __init__(self, temperature: float = 0.1, l2_weight: float = 1e-4) -> None:
-        super().__init__(l2_weight)
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
-        self.temperature = temperature
-
-    def forward(self, pos: Tensor, neg: Tensor, mask: Tensor | None = None) -> Tensor:
-        return softmax_loss(pos, neg, mask, self.temperature)
-
-    def extra_repr(self) -> str:
-        return f"temperature={self.temperature}, l2_weight={self.l2_weight}"
-
-
-class MarginLoss(BPRLoss):
-    """:func:`margin_loss` with margin ``Δ``, and the weight of the model's L2 regulariser."""
-
-    def __init__(self, margin: float = 0.1, l2_weight: float = 0.0) -> None:
-        super().__init__(l2_weight)
-        if margin < 0:
-            raise ValueError(f"margin must be >= 0, got {margin}")
-        self.margin = margin
-
-    def forward(self, pos: Tensor, neg: Tensor, mask: Tensor | None = None) -> Tensor:
-        return margin_loss(pos, neg, mask, self.margin)
-
-    def extra_repr(self) -> str:
-        return f"margin={self.margin}, l2_weight={self.l2_weight}"
+    ``log_q`` ``(B, k)`` (or ``(1, k)``, broadcast) holds each negative's log-probability under the
+    sampler's proposal :math:`q`; :math:`k` is the row's count of valid negatives. The corrected sum is
+    an importance-sampling estimate of the full softmax's sum over every other item, so the loss no
+    longer depends on which law drew the negatives: popular negatives drawn often weigh less each.
+    With a uniform :math:`q` the correction is one constant :math:`\log(I/k)` per row.
+    """
+    mask = _check(pos, neg, mask)
+    if log_q.dim() != 2 or log_q.shape[1] != neg.shape[1] or log_q.shape[0] not in (1, neg.shape[0]):
+        raise ValueError(f"log_q must be (B, k) or (1, k) for neg {tuple(neg.shape)}, got {tuple(log_q.shape)}")
+    count = mask.sum(1, keepdim=True).clamp_min(1).to(neg.dtype)  # (B, 1)
+    corrected = (neg / temperature - log_q - count.log()).masked_fill(~mask, -torch.inf)  # (B, k)
+    logits = torch.cat([pos[:, None] / temperature, corrected], dim=1)  # (B, 1 + k)
+    return (torch.logsumexp(logits, dim=1) - logits[:, 0]).mean()
 
 
 def ccl_loss(
@@ -165,51 +134,3 @@ def uniformity(x: Tensor, t: float = 2.0) -> Tensor:
     if x.shape[0] < 2:  # no pair (a last batch of one): nothing to spread
         return x.new_zeros(())
     return torch.pdist(F.normalize(x, dim=-1), p=2).pow(2).mul(-t).exp().mean().log()
-
-
-class CCLLoss(BPRLoss):
-    """:func:`ccl_loss` on cosine scores (``similarity = "cosine"``: training and evaluation rank by cosine),
-    with the weight of the model's L2 regulariser."""
-
-    similarity = "cosine"
-
-    def __init__(self, margin: float = 0.9, neg_weight: float | None = 150.0, l2_weight: float = 1e-8) -> None:
-        super().__init__(l2_weight)
-        if not -1.0 <= margin <= 1.0:
-            raise ValueError(f"margin is a cosine threshold in [-1, 1], got {margin}")
-        if neg_weight is not None and neg_weight < 0:
-            raise ValueError(f"neg_weight must be >= 0 (or null for a plain sum), got {neg_weight}")
-        self.margin, self.neg_weight = margin, neg_weight
-
-    def forward(self, pos: Tensor, neg: Tensor, mask: Tensor | None = None) -> Tensor:
-        return ccl_loss(pos, neg, mask, self.margin, self.neg_weight)
-
-    def extra_repr(self) -> str:
-        return f"margin={self.margin}, neg_weight={self.neg_weight}, l2_weight={self.l2_weight}"
-
-
-class DirectAULoss(BPRLoss):
-    r"""DirectAU (Wang et al., KDD 2022): alignment of each positive pair plus uniformity of the batch's
-    users and of its items, :math:`\ell_{align} + \gamma\,(\ell_{unif}(U) + \ell_{unif}(I)) / 2`.
-
-    A loss of the embeddings, not of scores (:meth:`embedding_loss`): negatives are not used.
-    """
-
-    def __init__(self, gamma: float = 1.0, l2_weight: float = 0.0) -> None:
-        super().__init__(l2_weight)
-        if gamma < 0:
-            raise ValueError(f"gamma must be >= 0, got {gamma}")
-        self.gamma = gamma
-
-    def embedding_loss(self, user_emb: Tensor, pos_emb: Tensor) -> Tensor:
-        """The loss of the batch's user and positive-item embeddings, ``(B, d)`` each."""
-        return alignment(user_emb, pos_emb) + self.gamma * (uniformity(user_emb) + uniformity(pos_emb)) / 2
-
-    def forward(self, pos: Tensor, neg: Tensor, mask: Tensor | None = None) -> Tensor:
-        raise TypeError(
-            "DirectAULoss is a loss of embeddings, not of scores: call embedding_loss(user_emb, pos_emb) "
-            "(the training step does so for any loss with an `embedding_loss`)"
-        )
-
-    def extra_repr(self) -> str:
-        return f"gamma={self.gamma}, l2_weight={self.l2_weight}"

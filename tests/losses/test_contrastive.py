@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from recsys_pyg.contracts import uses_cosine
-from recsys_pyg.losses import CCLLoss, DirectAULoss, ccl_loss, info_nce
+from recsys_pyg.losses import CCLLoss, DirectAULoss, ScoredBatch, ccl_loss, info_nce
 from recsys_pyg.train import train
-from tests.models.test_simgcl import DATA, TRAINED, np_info_nce
-from tests.training.test_step import setup, syncs_in_steps
+from tests.helpers.configs import DATA, TRAINED
+from tests.helpers.reference import np_info_nce
+from tests.helpers.syncs import setup, syncs_in_steps
 
 
 def test_ccl_hand_computed_with_and_without_weight_and_mask():
@@ -30,7 +31,7 @@ def test_ccl_loss_scores_by_cosine_and_checks_arguments():
     loss = CCLLoss()
     assert uses_cosine(loss) and (loss.margin, loss.neg_weight) == (0.9, 150.0)
     pos, neg = torch.rand(4) * 2 - 1, torch.rand(4, 3) * 2 - 1
-    assert loss(pos, neg) == ccl_loss(pos, neg, None, 0.9, 150.0)
+    assert loss(ScoredBatch.of_scores(pos, neg)) == ccl_loss(pos, neg, None, 0.9, 150.0)
     assert "margin=0.9, neg_weight=150.0" in repr(loss)
     with pytest.raises(ValueError, match="margin is a cosine"):
         CCLLoss(margin=1.5)
@@ -56,16 +57,18 @@ def test_directau_hand_computed():
     align = sum(sq(u, i) for u, i in zip(users, items)) / 3
     loss = DirectAULoss(gamma=2.0)
     expected = align + 2.0 * (uniform(users) + uniform(items)) / 2
-    assert loss.embedding_loss(torch.tensor(users), torch.tensor(items)).item() == pytest.approx(expected, rel=1e-5)
-    assert loss.embedding_loss(torch.tensor(users[:1]), torch.tensor(items[:1])).item() == pytest.approx(sq(
-        users[0], items[0]), abs=1e-6)  # fmt: skip  # one row: no pair to spread, alignment only
-
-
-def test_directau_refuses_scores():
-    with pytest.raises(TypeError, match="loss of embeddings.*embedding_loss"):
-        DirectAULoss()(torch.zeros(2), torch.zeros(2, 1))
+    assert loss(embedded(users, items)).item() == pytest.approx(expected, rel=1e-5)
+    # one row: no pair to spread, alignment only
+    assert loss(embedded(users[:1], items[:1])).item() == pytest.approx(sq(users[0], items[0]), abs=1e-6)
     with pytest.raises(ValueError, match="gamma"):
         DirectAULoss(gamma=-1)
+
+
+def embedded(users: list, items: list) -> ScoredBatch:
+    """A batch whose users' and positives' embeddings are the given rows (scores unused)."""
+    batch = ScoredBatch.of_scores(torch.zeros(len(users)), torch.zeros(len(users), 1))
+    batch.user_emb, batch.pos_emb = torch.tensor(users), torch.tensor(items)
+    return batch
 
 
 def test_info_nce_equals_numpy_and_counts_kept_rows_once():

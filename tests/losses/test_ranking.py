@@ -1,9 +1,13 @@
+"""Ranking losses: each function against a hand computation, each module against its function on a scored batch."""
+
 import math
 
 import pytest
 import torch
 
-from recsys_pyg.losses import BinaryLoss, BPRLoss, binary_loss, bpr_loss
+from recsys_pyg.losses import BinaryLoss, BPRLoss, ScoredBatch, binary_loss, bpr_loss
+
+of = ScoredBatch.of_scores
 
 
 def log_sigmoid(x: float) -> float:
@@ -40,12 +44,10 @@ def test_binary_hand_computed():
 def test_shapes_checked_and_modules():
     with pytest.raises(ValueError, match="expected pos"):
         bpr_loss(torch.zeros(3), torch.zeros(2, 1))
-    with pytest.raises(ValueError, match="l2_weight"):
-        BPRLoss(l2_weight=-1)
     pos, neg = torch.randn(4), torch.randn(4, 3)
-    assert BPRLoss(1e-3)(pos, neg) == bpr_loss(pos, neg)
-    assert BinaryLoss()(pos, neg) == binary_loss(pos, neg)
-    assert "l2_weight=0.001" in repr(BPRLoss(1e-3))
+    mask = torch.rand(4, 3) > 0.3
+    assert BPRLoss()(of(pos, neg, mask)) == bpr_loss(pos, neg, mask)
+    assert BinaryLoss()(of(pos, neg)) == binary_loss(pos, neg)
 
 
 def test_softmax_hand_computed_and_masked():
@@ -60,7 +62,7 @@ def test_softmax_hand_computed_and_masked():
     mask = torch.tensor([[True, False], [False, False]])
     row0m = -math.log(math.exp(1 / t) / (math.exp(1 / t) + 1))
     assert softmax_loss(pos, neg, mask, t).item() == pytest.approx((row0m + 0.0) / 2, rel=1e-6)
-    assert SoftmaxLoss(temperature=t)(pos, neg) == softmax_loss(pos, neg, temperature=t)
+    assert SoftmaxLoss(temperature=t)(of(pos, neg)) == softmax_loss(pos, neg, temperature=t)
     with pytest.raises(ValueError, match="temperature"):
         SoftmaxLoss(temperature=0)
 
@@ -72,7 +74,7 @@ def test_margin_hand_computed():
     neg = torch.tensor([[0.95, 0.0], [0.5, -1.0]])
     # row 0: relu(0.95-1+0.1)=0.05, relu(0-1+0.1)=0 -> 0.025; row 1: relu(0.6)=0.6, relu(-0.9)=0 -> 0.3
     assert margin_loss(pos, neg, margin=0.1).item() == pytest.approx((0.025 + 0.3) / 2, rel=1e-5)
-    assert MarginLoss(0.1)(pos, neg) == margin_loss(pos, neg, margin=0.1)
+    assert MarginLoss(0.1)(of(pos, neg)) == margin_loss(pos, neg, margin=0.1)
 
 
 def test_hardness_meter_splits_easy_and_hard():
@@ -87,3 +89,43 @@ def test_hardness_meter_splits_easy_and_hard():
     # easy valid margins: 1, -2, -0.5 -> mean -0.5, violations 2/3; hard: -0.5, -2 -> -1.25, 1.0
     assert out["neg/easy_margin"] == pytest.approx(-0.5) and out["neg/easy_violation"] == pytest.approx(2 / 3)
     assert out["neg/hard_margin"] == pytest.approx(-1.25) and out["neg/hard_violation"] == 1.0
+
+
+def test_logq_softmax_hand_computed():
+    from recsys_pyg.losses import LogQSoftmaxLoss, logq_softmax_loss
+
+    pos = torch.tensor([1.0, 0.0])
+    neg = torch.tensor([[0.0, 2.0], [1.0, -1.0]])
+    q = torch.tensor([[0.5, 0.1], [0.2, 0.2]])
+    t = 0.5
+    # row b: -log(e^{s+/t} / (e^{s+/t} + sum_j e^{s_j/t} / (k q_j))), k = 2 valid negatives
+    row0 = -math.log(math.exp(2) / (math.exp(2) + math.exp(0) / (2 * 0.5) + math.exp(4) / (2 * 0.1)))
+    row1 = -math.log(1 / (1 + math.exp(2) / (2 * 0.2) + math.exp(-2) / (2 * 0.2)))
+    got = logq_softmax_loss(pos, neg, q.log(), temperature=t)
+    assert got.item() == pytest.approx((row0 + row1) / 2, rel=1e-6)
+    # masked: row 0 keeps one negative (k = 1); the module reads log q from the sampler's draw
+    mask = torch.tensor([[True, False], [True, True]])
+    row0m = -math.log(math.exp(2) / (math.exp(2) + 1 / 0.5))
+    assert logq_softmax_loss(pos, neg, q.log(), mask, t).item() == pytest.approx((row0m + row1) / 2, rel=1e-6)
+    assert LogQSoftmaxLoss(t)(of(pos, neg, mask, log_q=q.log())) == logq_softmax_loss(pos, neg, q.log(), mask, t)
+    # a uniform proposal over I items only adds log(I / k) to every negative's logit
+    uniform = torch.full((2, 2), math.log(1 / 10))
+    shifted = torch.tensor([[0.0, 2.0], [1.0, -1.0]]) + t * math.log(10 / 2)
+    assert logq_softmax_loss(pos, neg, uniform, temperature=t).item() == pytest.approx(
+        softmax_loss_of(pos, shifted, t), rel=1e-6
+    )
+
+
+def softmax_loss_of(pos, neg, t):
+    from recsys_pyg.losses import softmax_loss
+
+    return softmax_loss(pos, neg, temperature=t).item()
+
+
+def test_logq_softmax_refuses_a_batch_without_proposal():
+    from recsys_pyg.losses import LogQSoftmaxLoss
+
+    with pytest.raises(ValueError, match="proposal log-probabilities"):
+        LogQSoftmaxLoss()(of(torch.zeros(2), torch.zeros(2, 3)))
+    with pytest.raises(ValueError, match="log_q must be"):
+        LogQSoftmaxLoss()(of(torch.zeros(2), torch.zeros(2, 3), log_q=torch.zeros(2, 2)))

@@ -1,0 +1,89 @@
+"""Ranking losses as modules: each holds its hyperparameters and scores a :class:`ScoredBatch`.
+
+A loss is a small ``nn.Module`` whose ``forward`` takes the whole scored batch (scores, mask, the
+ids and the sampler's draw), so a loss that needs more than the scores (a proposal's
+log-probabilities, the item ids) reads them from there. Regularisation is not a loss's business:
+:class:`~recsys_pyg.losses.objective.Objective` adds ``l2_weight`` x the model's penalty.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from recsys_pyg.losses.batch import ScoredBatch
+from recsys_pyg.losses.functional import binary_loss, bpr_loss, logq_softmax_loss, margin_loss, softmax_loss
+
+
+def _positive(name: str, value: float) -> float:
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    return float(value)
+
+
+class BPRLoss(nn.Module):
+    """:func:`~recsys_pyg.losses.functional.bpr_loss` of the batch's scores."""
+
+    def forward(self, batch: ScoredBatch) -> Tensor:
+        return bpr_loss(batch.pos, batch.neg, batch.mask)
+
+
+class BinaryLoss(nn.Module):
+    """:func:`~recsys_pyg.losses.functional.binary_loss` of the batch's scores."""
+
+    def forward(self, batch: ScoredBatch) -> Tensor:
+        return binary_loss(batch.pos, batch.neg, batch.mask)
+
+
+class SoftmaxLoss(nn.Module):
+    """:func:`~recsys_pyg.losses.functional.softmax_loss` with temperature ``τ``, on the scores as drawn
+    (no correction for the sampling law: with popularity-drawn negatives it over-penalises popular items;
+    see :class:`LogQSoftmaxLoss`)."""
+
+    def __init__(self, temperature: float = 0.1) -> None:
+        super().__init__()
+        self.temperature = _positive("temperature", temperature)
+
+    def forward(self, batch: ScoredBatch) -> Tensor:
+        return softmax_loss(batch.pos, batch.neg, batch.mask, self.temperature)
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}"
+
+
+class LogQSoftmaxLoss(nn.Module):
+    """Sampled softmax corrected by the sampler's proposal, :func:`~recsys_pyg.losses.functional.logq_softmax_loss`.
+
+    Reads ``log q`` from the sampler's draw (``Negatives.log_q``); ``needs_log_q`` makes the run refuse a
+    sampler that cannot give it (hard negatives, PPR, curricula) before training starts.
+    """
+
+    needs_log_q = True
+
+    def __init__(self, temperature: float = 0.1) -> None:
+        super().__init__()
+        self.temperature = _positive("temperature", temperature)
+
+    def forward(self, batch: ScoredBatch) -> Tensor:
+        if batch.neg.shape[1] != batch.num_easy:
+            raise ValueError("LogQSoftmaxLoss: hard negatives have no proposal probability; use a sampler without them")
+        mask = batch.mask
+        return logq_softmax_loss(batch.pos, batch.neg, batch.easy_log_q(), mask, self.temperature)
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}"
+
+
+class MarginLoss(nn.Module):
+    """PinSAGE's :func:`~recsys_pyg.losses.functional.margin_loss` with margin ``Δ``."""
+
+    def __init__(self, margin: float = 0.1) -> None:
+        super().__init__()
+        if margin < 0:
+            raise ValueError(f"margin must be >= 0, got {margin}")
+        self.margin = float(margin)
+
+    def forward(self, batch: ScoredBatch) -> Tensor:
+        return margin_loss(batch.pos, batch.neg, batch.mask, self.margin)
+
+    def extra_repr(self) -> str:
+        return f"margin={self.margin}"
