@@ -110,5 +110,6 @@ def wrap(model: torch.nn.Module, where: Dist, device: torch.device) -> torch.nn.
 
 
 def cleanup() -> None:
+    """Leave the process group, if this process joined one; ``train`` calls it however the run ends."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

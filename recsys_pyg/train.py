@@ -4,12 +4,15 @@
 the parts, the epoch loop with validation, keep-best and early stopping, and the test of the
 best weights; each phase is a function below or in :mod:`recsys_pyg.training`. ``main`` is the
 thin ``@hydra.main`` entry (console script ``recsys-train``) that returns the optimised metric
-to a sweeper. The contracts of the parts are in :mod:`recsys_pyg.contracts`.
+to a sweeper and prints a mistake in the command as one message (``Error: ...``, exit status 1)
+rather than under a traceback. The contracts of the parts are in :mod:`recsys_pyg.contracts`.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import time
 from contextlib import closing, nullcontext
 from pathlib import Path
@@ -22,10 +25,10 @@ from omegaconf import DictConfig, OmegaConf
 from recsys_pyg.checkpoint import resolve_checkpoint, restore, save_resumable
 from recsys_pyg.contracts import is_fit_only, uses_cosine
 from recsys_pyg.data.table import save_id_maps
-from recsys_pyg.distributed import init_distributed
+from recsys_pyg.distributed import cleanup, init_distributed
 from recsys_pyg.evaluation import evaluate_model, mostpop
 from recsys_pyg.io import atomic_save
-from recsys_pyg.run_record import Recorder, RunFolder, is_multirun, open_recorder
+from recsys_pyg.records import Recorder, RunFolder, RunFolderError, is_multirun, open_recorder
 from recsys_pyg.serving.export import export_run
 from recsys_pyg.training import LoopState, Parts, build_parts, check_config, fit_epoch, train_epoch
 from recsys_pyg.training.epoch import EpochProgress
@@ -47,48 +50,51 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """
     cfg, ckpt = load_or_resume(cfg)
     where, device = init_distributed(setup_runtime(cfg))  # one process, or this rank under torchrun
-    mode = "resume" if ckpt else "overwrite" if cfg.train.overwrite else "fresh"
-    folder = RunFolder(cfg.paths.output_dir, mode) if where.main else nullcontext()  # rank 0 writes the record
-    with closing(folder) if where.main else folder, StopOnSignal() as stop:
-        parts = build_parts(cfg, device, where)
-        state = LoopState(best_state=clone_state(parts.model))
-        progress = restore(parts, state, ckpt) if ckpt else None
-        recorder = (
-            open_recorder(cfg, parts.data, state.epoch if ckpt else None, ckpt["wandb_id"] if ckpt else None)
-            if where.main
-            else Recorder.silent()
-        )
-        with recorder.status_marked():  # running, then finished / failed / interrupted
-            if recorder.writes:
-                save_id_maps_of(parts, recorder.dir)
-            if not ckpt:
-                state.baseline = baseline(parts)
-                recorder.log(state.baseline, step=0)
-            run_epoch, epochs = (fit_epoch, 1) if is_fit_only(parts.model) else (train_epoch, int(cfg.train.epochs))
-            for epoch in range(state.epoch + 1, epochs + 1):
-                metrics = run_epoch(parts, epoch, cfg.train, progress, stop)
-                progress = None
-                if isinstance(metrics, EpochProgress):  # a signal arrived inside the epoch
-                    interrupt(parts, state, recorder, stop, metrics)
-                state.epoch, state.train_time = epoch, state.train_time + metrics["train/epoch_time"]
-                metrics["train/time"] = state.train_time
-                last = epoch == epochs or state.over_budget(cfg.train.get("time_budget_min"))
-                due = state.crossed(cfg.train.get("eval_every_min"), metrics["train/epoch_time"])
-                if epoch % int(cfg.train.eval_every) == 0 or last or due:
-                    metrics.update(validate(parts, state, cfg, recorder, metrics))
-                recorder.log(metrics, step=epoch)
-                if parts.scheduler is not None:
-                    parts.scheduler.step()
-                every = int(cfg.train.get("checkpoint_every") or 0)
-                if every and epoch % every == 0 and not is_fit_only(parts.model) and recorder.writes:
-                    save_resumable(last_checkpoint(recorder), parts, state, recorder.config, recorder.wandb_id)
-                if stop() and not last:
-                    interrupt(parts, state, recorder, stop, None)
-                if last or state.should_stop(int(cfg.train.patience)):
-                    log.info("stop after epoch %d (%.1f min of training; %d evaluations without %s gain)", epoch,
-                             state.train_time / 60, state.stale, cfg.train.monitor)  # fmt: skip
-                    break
-            return test(parts, state, recorder)
+    try:
+        mode = "resume" if ckpt else "overwrite" if cfg.train.overwrite else "fresh"
+        folder = RunFolder(cfg.paths.output_dir, mode) if where.main else nullcontext()  # rank 0 writes the record
+        with closing(folder) if where.main else folder, StopOnSignal() as stop:
+            parts = build_parts(cfg, device, where)
+            state = LoopState(best_state=clone_state(parts.model))
+            progress = restore(parts, state, ckpt) if ckpt else None
+            recorder = (
+                open_recorder(cfg, parts.data, state.epoch if ckpt else None, ckpt["wandb_id"] if ckpt else None)
+                if where.main
+                else Recorder.silent()
+            )
+            with recorder.status_marked():  # running, then finished / failed / interrupted
+                if recorder.writes:
+                    save_id_maps_of(parts, recorder.dir)
+                if not ckpt:
+                    state.baseline = baseline(parts)
+                    recorder.log(state.baseline, step=0)
+                run_epoch, epochs = (fit_epoch, 1) if is_fit_only(parts.model) else (train_epoch, int(cfg.train.epochs))
+                for epoch in range(state.epoch + 1, epochs + 1):
+                    metrics = run_epoch(parts, epoch, cfg.train, progress, stop)
+                    progress = None
+                    if isinstance(metrics, EpochProgress):  # a signal arrived inside the epoch
+                        interrupt(parts, state, recorder, stop, metrics)
+                    state.epoch, state.train_time = epoch, state.train_time + metrics["train/epoch_time"]
+                    metrics["train/time"] = state.train_time
+                    last = epoch == epochs or state.over_budget(cfg.train.get("time_budget_min"))
+                    due = state.crossed(cfg.train.get("eval_every_min"), metrics["train/epoch_time"])
+                    if epoch % int(cfg.train.eval_every) == 0 or last or due:
+                        metrics.update(validate(parts, state, cfg, recorder, metrics))
+                    recorder.log(metrics, step=epoch)
+                    if parts.scheduler is not None:
+                        parts.scheduler.step()
+                    every = int(cfg.train.get("checkpoint_every") or 0)
+                    if every and epoch % every == 0 and not is_fit_only(parts.model) and recorder.writes:
+                        save_resumable(last_checkpoint(recorder), parts, state, recorder.config, recorder.wandb_id)
+                    if stop() and not last:
+                        interrupt(parts, state, recorder, stop, None)
+                    if last or state.should_stop(int(cfg.train.patience)):
+                        log.info("stop after epoch %d (%.1f min of training; %d evaluations without %s gain)", epoch,
+                                 state.train_time / 60, state.stale, cfg.train.monitor)  # fmt: skip
+                        break
+                return test(parts, state, recorder)
+    finally:
+        cleanup()  # leave torchrun's process group however the run ends (no-op in one process)
 
 
 def load_or_resume(cfg: DictConfig) -> tuple[DictConfig, dict[str, Any] | None]:
@@ -246,7 +252,8 @@ def results_table(results: dict[str, float], ks: list[int]) -> str:
 def main(cfg: DictConfig) -> float:
     """Train; in a ``-m`` sweep, a failing job is recorded (``failed.json``) and the sweep goes on.
 
-    A run stopped by SIGTERM/SIGINT exits with 128 + the signal number after writing its checkpoint.
+    A run stopped by SIGTERM/SIGINT exits with 128 + the signal number after writing its checkpoint; one
+    stopped by a user error (:func:`is_user_error`) prints that error's message alone and exits with 1.
     """
     try:
         metrics = train(cfg)
@@ -255,11 +262,31 @@ def main(cfg: DictConfig) -> float:
         raise SystemExit(err.exit_code) from None
     except Exception as err:
         if not is_multirun():
+            if is_user_error(err) and os.environ.get("HYDRA_FULL_ERROR") != "1":
+                print(f"Error: {err}\n(set HYDRA_FULL_ERROR=1 for the traceback)", file=sys.stderr)
+                raise SystemExit(1) from None  # past Hydra's report, which prints a traceback
             raise
         log.exception("job failed: %s", err)
         save_failure(Path(cfg.paths.output_dir), err)
         return float("nan")  # a sweeper (Optuna) counts the trial as failed
     return metrics[str(cfg.optimized_metric)]
+
+
+# What the project raises on purpose, with a message naming the culprit (a config key, a file, a folder).
+USER_ERRORS = (ValueError, TypeError, FileNotFoundError, IsADirectoryError, NotADirectoryError, RunFolderError)
+PACKAGE = Path(__file__).resolve().parent
+
+
+def is_user_error(err: BaseException) -> bool:
+    """Whether ``err`` is a mistake in the command (a bad config value or path), not a bug: one of
+    :data:`USER_ERRORS` raised in recsys_pyg's own code. The same type raised inside a library
+    (a ``ValueError`` from torch, say) is not: its traceback is what finds the bug."""
+    if not isinstance(err, USER_ERRORS):
+        return False
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:  # the innermost frame: where it was raised
+        tb = tb.tb_next
+    return tb is not None and Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(PACKAGE)
 
 
 def save_failure(run_dir: Path, err: BaseException) -> None:

@@ -1,5 +1,6 @@
 """torchrun --nproc_per_node=2 on the CPU (gloo): one record, the one-process result, exact sharded evaluation."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -116,6 +117,28 @@ def test_rows_split_like_tensor_split():
             sizes = [hi - lo for lo, hi in parts]
             assert sizes == [t.numel() for t in torch.tensor_split(torch.arange(n), world)]
             assert parts[0][0] == 0 and parts[-1][1] == n
+
+
+@pytest.fixture
+def process_group(tmp_path):
+    """A one-process gloo group, as if joined by torchrun (left again if the test did not)."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    yield dist
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("ends", ["finished", "failed"])
+def test_train_leaves_the_process_group_however_the_run_ends(cfg_factory, monkeypatch, process_group, ends):
+    import recsys_pyg.train as training
+
+    if ends == "failed":
+        monkeypatch.setattr(training, "baseline", lambda parts: 1 / 0)
+    with pytest.raises(ZeroDivisionError) if ends == "failed" else contextlib.nullcontext():
+        training.train(cfg_factory("debug=default"))
+    assert not process_group.is_initialized()
 
 
 SLOW = pytest.mark.slow  # each a torchrun of two processes: the default suite keeps one

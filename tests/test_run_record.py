@@ -1,4 +1,5 @@
-"""Run records are always true: one run per folder, unique folder names, strict JSON, W&B never in the way."""
+"""Run records are always true: one run per folder, unique folder names, strict JSON, a status that says how the run
+ended, W&B never in the way."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from recsys_pyg.run_record import RunFolder, RunFolderError, RunRecord
+from recsys_pyg.records import Recorder, RunFolder, RunFolderError, RunRecord
 from recsys_pyg.train import train
+from recsys_pyg.training import signals
 
 LONG = [
     "dataset.source.num_users=600",
@@ -113,3 +115,25 @@ def test_wandb_failing_at_init_or_log_leaves_the_local_record(cfg_factory, tmp_p
     assert summary["test/recall@20"] == results["test/recall@20"]
     assert json.loads((tmp_path / "status.json").read_text())["status"] == "finished"
     assert Path(tmp_path / "metrics.jsonl").read_text().count('"epoch"') == 2
+
+
+class RunInterrupted(Exception):
+    """Named like the real one, but another type: a failure."""
+
+
+@pytest.mark.parametrize(
+    "error,status",
+    [
+        (signals.RunInterrupted(15, "stopped after epoch 3"), "interrupted"),
+        (KeyboardInterrupt(), "interrupted"),
+        (RunInterrupted("same name, not the type"), "failed"),
+        (ValueError("model.embedding_dim must be a positive integer, got 0"), "failed"),
+    ],
+    ids=["RunInterrupted", "KeyboardInterrupt", "look-alike", "ValueError"],
+)
+def test_status_tells_interrupted_from_failed_by_type(tmp_path, error, status):
+    recorder = Recorder(RunRecord(tmp_path))
+    with pytest.raises(type(error)), recorder.status_marked():
+        raise error
+    recorded = json.loads((tmp_path / "status.json").read_text())
+    assert recorded["status"] == status and recorded["error"] == f"{type(error).__name__}: {error}"
