@@ -1,8 +1,9 @@
-"""Fetching, verifying, unpacking and opening dataset files, and the error every parser raises.
+"""Fetching, verifying and unpacking dataset files.
 
 Downloads go through ``urllib`` (``http(s)://`` and ``file://`` URLs), land in a temporary
 file beside the destination and are renamed into place only when complete and verified,
-so an interrupted or tampered download never leaves a file under the final name.
+so an interrupted or tampered download never leaves a file under the final name. Opening
+and reading the files is :mod:`recsys_pyg.data.files`.
 """
 
 from __future__ import annotations
@@ -18,43 +19,22 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
-import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from recsys_pyg.data.files import CORRUPT_ERRORS, DataFileError, corrupt_error, is_gzip, resolve_file
 
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
-# what a damaged compressed file raises while it is read
-_CORRUPT = (EOFError, zlib.error, gzip.BadGzipFile, zipfile.BadZipFile, tarfile.ReadError)
 
 
-class DataFileError(ValueError):
-    """Bad input in a data file; ``str(err)`` reads ``"{path}, line {line}: {problem}"``.
+def file_digest(path: Path, algorithm: str = "md5") -> str:
+    """Hex digest of a file's bytes, MD5 by default (every pinned dataset checksum is one).
 
-    Pickles and copies whole, so it survives ``copy.copy``, ``pickle`` and worker processes.
-
-    Args:
-        path: the file at fault.
-        problem: what is wrong and how to fix it.
-        line: 1-based line number, or ``None`` when the problem concerns the whole file.
+    ``algorithm`` names any :mod:`hashlib` algorithm: :func:`fetch` passes ``"sha256"`` for a SHA-256 pin.
     """
-
-    def __init__(self, path: str | os.PathLike, problem: str, line: int | None = None) -> None:
-        self.path = Path(path)
-        self.problem = problem
-        self.line = line
-        where = f"{self.path}, line {line}" if line is not None else f"{self.path}"
-        super().__init__(f"{where}: {problem}")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # the default rebuilds from self.args (the message alone), which this signature cannot take
-        return type(self), (self.path, self.problem, self.line), self.__dict__
-
-
-def sha256sum(path: Path, algorithm: str = "sha256") -> str:
-    """Hex digest of a file's bytes (SHA-256 unless ``algorithm`` names another hashlib algorithm)."""
     digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
@@ -65,15 +45,15 @@ def sha256sum(path: Path, algorithm: str = "sha256") -> str:
 def content_digest(path: Path, algorithm: str = "md5") -> str:
     """Hex digest of a file's content: of the decompressed bytes when it is gzipped, else of the file."""
     path = Path(path)
-    if not _is_gzip(path):
-        return sha256sum(path, algorithm)
+    if not is_gzip(path):
+        return file_digest(path, algorithm)
     digest = hashlib.new(algorithm)
     try:
         with gzip.open(path, "rb") as f:
             for chunk in iter(lambda: f.read(_CHUNK), b""):
                 digest.update(chunk)
-    except _CORRUPT as err:
-        raise _corrupt_error(path, err) from err
+    except CORRUPT_ERRORS as err:
+        raise corrupt_error(path, err) from err
     return digest.hexdigest()
 
 
@@ -95,7 +75,7 @@ def fetch(url: str, dest: Path, sha256: str | None = None, timeout: float = 30.0
     if dest.is_file():
         if expected is None:
             return dest
-        actual = sha256sum(dest, algorithm)
+        actual = file_digest(dest, algorithm)
         if actual == expected:
             return dest
         log.warning("%s has %s %s, expected %s: downloading it again from %s", dest, algorithm, actual, expected, url)
@@ -107,7 +87,7 @@ def fetch(url: str, dest: Path, sha256: str | None = None, timeout: float = 30.0
         with os.fdopen(fd, "wb") as out:
             _download(url, out, dest, timeout, hint)
         if expected is not None:
-            actual = sha256sum(tmp, algorithm)
+            actual = file_digest(tmp, algorithm)
             if actual != expected:
                 raise DataFileError(
                     dest,
@@ -170,7 +150,7 @@ def fetch_files(
         assert file_url is not None
         fetch(file_url, Path(root) / file_name, **({algorithm: expected} if verify else {}))
     if not verify:
-        digests = {f: sha256sum(Path(root) / f, "md5") for f, *_ in specs}
+        digests = {f: file_digest(Path(root) / f, "md5") for f, *_ in specs}
         log.warning("%s: using unverified files (dataset.download.verify=false); their md5 are %s", name, digests)
     return Path(root)
 
@@ -197,7 +177,7 @@ def fetch_archive(
         return folder
     archive = fetch(url, root / Path(url).name, **({"sha256": sha256, "md5": md5} if verify else {}))
     if not verify:
-        log.warning("%s: using an unverified download; %s has md5 %s", name, archive, sha256sum(archive, "md5"))
+        log.warning("%s: using an unverified download; %s has md5 %s", name, archive, file_digest(archive, "md5"))
     extract(archive, root)
     done.touch()
     return folder
@@ -308,163 +288,17 @@ def extract(archive: Path, dest_dir: Path) -> Path:
                     tf.extractall(root, members=members, filter="data")
                 else:  # pragma: no cover - Python < 3.11.4; members were checked above
                     tf.extractall(root, members=members)
-    except _CORRUPT as err:
-        raise _corrupt_error(archive, err) from err
+    except CORRUPT_ERRORS as err:
+        raise corrupt_error(archive, err) from err
     return dest_dir
 
 
-def _corrupt_error(path: Path, err: BaseException) -> DataFileError:
-    """The error for a damaged compressed file or archive: say it is truncated or corrupt, and what to do."""
-    if isinstance(err, EOFError) or "truncated" in str(err).lower() or "unexpected end" in str(err).lower():
-        problem = "is truncated (the compressed data ends early: an interrupted download or copy)"
-    elif isinstance(err, zipfile.BadZipFile):
-        problem = f"is not a valid zip archive ({err})"
-    else:
-        problem = f"is corrupt ({type(err).__name__}: {err})"
-    return DataFileError(path, f"the file {problem}; download it again, or delete it so that the next run fetches it")
-
-
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(2) == b"\x1f\x8b"
-
-
-def _check_is_file(path: Path) -> None:
-    if path.is_dir():
-        raise IsADirectoryError(f"{path} is a folder, expected a file: point the config at the file itself")
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist: put the file there, or point the config at where it is")
-
-
-class TextFile:
-    """A text file open for reading (see :func:`open_text`) whose read errors become :class:`DataFileError`.
-
-    Iterate it for lines (newlines kept, as with a file object); ``read`` and ``readline`` as usual.
-    """
-
-    def __init__(self, path: Path, encoding: str) -> None:
-        self.path, self.encoding = path, encoding
-        self.gzipped = _is_gzip(path)
-        raw = gzip.open(path, "rb") if self.gzipped else open(path, "rb")
-        self._text = io.TextIOWrapper(raw, encoding=encoding)  # type: ignore[arg-type]
-
-    def __iter__(self) -> Iterator[str]:
-        try:
-            yield from self._text
-        except (*_CORRUPT, UnicodeDecodeError) as err:
-            raise self._error(err) from err
-
-    def __next__(self) -> str:
-        line = self.readline()
-        if not line:
-            raise StopIteration
-        return line
-
-    def read(self, size: int = -1) -> str:
-        try:
-            return self._text.read(size)
-        except (*_CORRUPT, UnicodeDecodeError) as err:
-            raise self._error(err) from err
-
-    def readline(self) -> str:
-        try:
-            return self._text.readline()
-        except (*_CORRUPT, UnicodeDecodeError) as err:
-            raise self._error(err) from err
-
-    def close(self) -> None:
-        self._text.close()
-
-    def __enter__(self) -> TextFile:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _error(self, err: BaseException) -> DataFileError:
-        if not isinstance(err, UnicodeDecodeError):
-            return _corrupt_error(self.path, err)
-        byte = err.object[err.start : err.start + 1].hex()
-        return DataFileError(
-            self.path,
-            f"not {self.encoding} text (byte 0x{byte} cannot be decoded). If it is text in another encoding, "
-            f"save it as {self.encoding} or pass that encoding to the loader (e.g. +dataset.source.encoding=latin-1 "
-            f"for a table); if it is not a text file, point the config at the right file",
-            self._undecodable_line(),
-        )
-
-    def _undecodable_line(self) -> int | None:
-        """1-based number of the first line that does not decode (found again in binary; ``None`` if it cannot be)."""
-        try:
-            with gzip.open(self.path, "rb") if self.gzipped else open(self.path, "rb") as raw:
-                for lineno, line in enumerate(raw, 1):
-                    try:
-                        line.decode(self.encoding)
-                    except UnicodeDecodeError:
-                        return lineno
-        except (OSError, *_CORRUPT):
-            pass
-        return None
-
-
-def open_text(path: Path, encoding: str = "utf-8") -> TextFile:
-    """Open a text file for reading, plain or gzip-compressed (detected from its magic bytes).
-
-    Reading a truncated or corrupt ``.gz``, or bytes that are not ``encoding`` text, raises
-    :class:`DataFileError` naming the file (and the line, for an undecodable one).
-    MovieLens files need ``encoding="latin-1"``.
-
-    Raises:
-        FileNotFoundError / IsADirectoryError: ``path`` is missing or is a folder.
-    """
-    path = Path(path)
-    _check_is_file(path)
-    return TextFile(path, encoding)
-
-
-def resolve_file(folder: Path, name: str) -> Path | None:
-    """``folder/name`` or its gzipped twin ``folder/name.gz``, whichever exists, else ``None``.
-
-    Raises:
-        IsADirectoryError: the name is taken by a folder.
-    """
-    for candidate in (Path(folder) / name, Path(folder) / f"{name}.gz"):
-        if candidate.is_dir():
-            raise IsADirectoryError(f"{candidate} is a folder, expected the file {name}: put the file there instead")
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def require_file(folder: Path, name: str) -> Path:
-    """Like :func:`resolve_file`, but raise an error that says which file to put where."""
-    folder = Path(folder)
-    if not folder.exists():
-        raise FileNotFoundError(f"{folder} does not exist; point dataset.path at the folder holding {name}")
-    if not folder.is_dir():
-        raise NotADirectoryError(
-            f"{folder} is a file, but {name} is looked for in a folder: point dataset.path at the folder holding {name}"
-        )
-    found = resolve_file(folder, name)
-    if found is None:
-        raise FileNotFoundError(
-            f"{name} is missing from {folder} (looked for {folder / name} and {folder / name}.gz): put {name} "
-            f"(plain or gzipped) there, or point dataset.path at the folder holding it"
-        )
-    return found
-
-
 __all__ = [
-    "DataFileError",
-    "TextFile",
     "check_local_copy",
     "content_digest",
     "extract",
     "fetch",
     "fetch_archive",
     "fetch_files",
-    "open_text",
-    "require_file",
-    "resolve_file",
-    "sha256sum",
+    "file_digest",
 ]

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from recsys_pyg.data.download import DataFileError, open_text, require_file
+from recsys_pyg.data.files import DataFileError, open_text, require_file
 from recsys_pyg.data.interactions import Interactions
 from recsys_pyg.data.split import Split
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from recsys_pyg.data.download import DataFileError, open_text, require_file, resolve_file
+from recsys_pyg.data.files import DataFileError, open_text, require_file, resolve_file
 from recsys_pyg.data.interactions import Interactions
 
 ML1M_GENRES = tuple(

@@ -16,7 +16,8 @@ once per batch and reused by every layer (as PyG's ``NeighborLoader`` does).
 Why not PyG's ``NeighborLoader``: its sampler needs ``pyg-lib`` or ``torch_sparse`` (compiled
 extensions, optional here), runs on the CPU only and returns no degree-corrected weights.
 This one is a handful of vectorised torch ops on the adjacency's own CSR arrays, on the run's
-device, with the device's default random generator (saved and restored on resume).
+device, drawing from the generator it is given (the run's seeded one, saved and restored on
+resume), so sampling leaves torch's global random state alone.
 """
 
 from __future__ import annotations
@@ -86,7 +87,11 @@ def _local_ids(adj: Tensor) -> Tensor:
 
 
 def sample_subgraph(
-    adj: Tensor, seeds: Tensor, fanout: Sequence[int], max_hop_nodes: int | None = None
+    adj: Tensor,
+    seeds: Tensor,
+    fanout: Sequence[int],
+    max_hop_nodes: int | None = None,
+    generator: torch.Generator | None = None,
 ) -> SampledSubgraph:
     """Sample ``len(fanout)`` hops of neighbours around ``seeds`` (distinct global node ids).
 
@@ -98,6 +103,8 @@ def sample_subgraph(
             hop reaches more, a uniform subset is kept and the edges into it are weighted by the
             inverse of the keeping probability (edges into dropped nodes are removed), which keeps
             the estimate unbiased and bounds a batch's nodes by ``S * (1 + f_0) + (L - 1) * max_hop_nodes``.
+        generator: the source of every draw, on ``seeds``' device (``None``: torch's default generator
+            of that device).
     """
     if adj.layout != torch.sparse_csr:
         raise TypeError(f"adj must be a sparse CSR tensor, got layout {adj.layout}")
@@ -123,7 +130,7 @@ def sample_subgraph(
             k = torch.arange(total, device=device) - first.index_select(0, owner)  # rank within the row
             d = deg.index_select(0, owner)
             keep_all = d <= f
-            drawn = (torch.rand(total, device=device) * d).long().clamp_(max=d - 1)
+            drawn = (torch.rand(total, device=device, generator=generator) * d).long().clamp_(max=d - 1)
             entry = start.index_select(0, owner) + torch.where(keep_all, k, drawn)
             weight = val.index_select(0, entry) * torch.where(keep_all, 1.0, d.to(val.dtype) / f)
             neighbour = col.index_select(0, entry)  # (total,) global ids, repeats included
@@ -135,7 +142,7 @@ def sample_subgraph(
             local_of.scatter_reduce_(0, cand, unknown, reduce="amin")
             new = cand[torch.nonzero(local_of.index_select(0, cand) == unknown).flatten()]
             if max_hop_nodes is not None and h > 0 and new.numel() > max_hop_nodes:
-                kept = torch.randperm(new.numel(), device=device)[:max_hop_nodes].sort().values
+                kept = torch.randperm(new.numel(), device=device, generator=generator)[:max_hop_nodes].sort().values
                 local_of[new] = -1  # dropped ones stay unknown; edges into them are removed below
                 scale = new.numel() / max_hop_nodes
                 new = new[kept]

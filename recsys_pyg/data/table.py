@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from recsys_pyg.data.download import DataFileError, open_text
+from recsys_pyg.data.files import DataFileError, open_text
 from recsys_pyg.data.interactions import Interactions
 
 _SEPARATORS = {".csv": ",", ".tsv": "\t"}

@@ -45,6 +45,9 @@ class LightGCN(nn.Module):
         sparse: sparse gradients for the embedding table, with ``fanout`` only (pair with
             ``optimizer=mixed_adam``): a step then updates only the subgraph's rows, not the
             whole table (default ``False``).
+        generator: with ``fanout``, the source of the sampled neighbourhoods' draws: the run's seeded
+            generator, on the run's device, so a run's subgraphs follow its seed and torch's global
+            random state is left alone (``None``: torch's default generator, default).
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class LightGCN(nn.Module):
         fanout: Sequence[int] | None = None,
         max_hop_nodes: int | None = None,
         sparse: bool = False,
+        generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
         check_sizes(num_users, num_items, embedding_dim)
@@ -81,7 +85,7 @@ class LightGCN(nn.Module):
             raise ValueError("sparse=True needs a fanout: full-graph propagation gives every row a gradient")
         check_max_hop_nodes(max_hop_nodes)
         self.fanout = None if fanout is None else [int(f) for f in fanout]
-        self.max_hop_nodes = max_hop_nodes
+        self.max_hop_nodes, self.generator = max_hop_nodes, generator
         self.embedding = nn.Embedding(num_users + num_items, embedding_dim, sparse=sparse)
         self.conv = LightGCNConv()
         self.reset_parameters()
@@ -114,7 +118,7 @@ class LightGCN(nn.Module):
         """The batch's embeddings propagated over its neighbour-sampled subgraph (see ``fanout``)."""
         assert self.fanout is not None
         seeds, inverse = torch.unique(torch.cat([users, items + self.num_users]), return_inverse=True)
-        sub = sample_subgraph(graph.adj, seeds, self.fanout, self.max_hop_nodes)
+        sub = sample_subgraph(graph.adj, seeds, self.fanout, self.max_hop_nodes, self.generator)
         # the seeds' rows looked up on their own: slicing them out of x would make autograd fill an (n, d) zero grad
         out = self.embedding(seeds) * self.alpha[0]  # (S, d)
         x = self.embedding(sub.nodes)  # (n, d): sparse gradients touch the subgraph's rows only

@@ -51,6 +51,10 @@ class PinSAGE(nn.Module):
             pooling weights of kept ones are divided by the keeping probability (dropped ones get
             weight 0), an unbiased estimate of the importance pooling. It bounds a batch's nodes
             on any graph size (``None``: no cap, the paper's computation; default).
+        generator: with ``max_hop_nodes``, the source of the kept subsets' draws: the run's seeded
+            generator, on the run's device, so a run's batches follow its seed and torch's global
+            random state is left alone (``None``: torch's default generator, default). The random
+            walks have their own seed, ``walk_seed``.
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class PinSAGE(nn.Module):
         init_std: float = 0.1,
         sparse: bool = False,
         max_hop_nodes: int | None = None,
+        generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
         check_sizes(num_users, num_items, embedding_dim)
@@ -81,6 +86,7 @@ class PinSAGE(nn.Module):
         self.walks = {"num_walks": num_walks, "walk_length": walk_length, "top_t": top_t, "seed": walk_seed}
         check_max_hop_nodes(max_hop_nodes)
         self.chunk_size, self.init_std, self.max_hop_nodes = chunk_size, init_std, max_hop_nodes
+        self.generator = generator
         self.embedding = nn.Embedding(num_users + num_items, embedding_dim, sparse=sparse)
         self.proj = nn.ModuleDict()
         for side, feats, n in (("user", user_features, num_users), ("item", item_features, num_items)):
@@ -182,7 +188,7 @@ class PinSAGE(nn.Module):
             scale = 1.0
             if cap is not None and new.numel() > cap:
                 scale = new.numel() / cap
-                new = new[torch.randperm(new.numel(), device=new.device)[:cap]]
+                new = new[torch.randperm(new.numel(), device=new.device, generator=self.generator)[:cap]]
             sets.insert(0, torch.unique(torch.cat([inner, new])))
             scales.insert(0, scale)
         return sets, scales

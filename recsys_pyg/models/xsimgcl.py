@@ -6,7 +6,7 @@ Recommendation", IEEE TKDE 2023; official code: SELFRec, ``model/graph/XSimGCL.p
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any, ClassVar
 
 from torch import Tensor
 
@@ -35,36 +35,28 @@ class XSimGCL(SimGCL):
     :class:`LightGCN`'s with the same ``alpha`` and weights.
 
     Args:
-        num_users, num_items: sizes of the data.
-        embedding_dim: size of each embedding (default 64).
-        num_layers: propagation layers :math:`K`, at least 1 (default 2, the official configuration).
-        eps: norm :math:`\epsilon` of the noise added per layer (default 0.2).
-        tau: InfoNCE temperature :math:`\tau` (default 0.15, the official Yelp2018 configuration).
-        cl_weight: weight :math:`\lambda` of the contrastive term (default 0.2).
+        num_users, num_items, embedding_dim, num_layers, alpha, init_std: as :class:`SimGCL` (same
+            defaults; after ``embedding_dim``, by keyword).
         cl_layer: the layer :math:`l^*` contrasted with the final embeddings, ``0..K`` (default 1).
-        alpha: layer weights, ``K + 1`` numbers or one; ``None`` averages layers :math:`1..K` without the
-            layer-0 embedding, as the official code (default).
-        init_std: standard deviation of the normal initialisation (default 0.1).
+        eps: norm :math:`\epsilon` of the noise added per layer (default 0.2).
+        tau: InfoNCE temperature :math:`\tau` (default 0.15).
+        cl_weight: weight :math:`\lambda` of the contrastive term (default 0.2).
+
+    ``eps``, ``tau`` and ``cl_weight`` default to the official Yelp2018 configuration
+    (:attr:`DEFAULTS`), the other arguments are :class:`SimGCL`'s, passed on unchanged.
 
     Shapes:
         - **forward:** users ``(B,)``, items ``(B',)`` -> ``(B, d)``, ``(B', d)`` (all when ``None``)
         - **auxiliary_loss:** users ``(B,)``, positive items ``(B,)`` -> scalar
     """
 
+    #: :class:`SimGCL` arguments whose defaults differ here: the official SELFRec configuration (Yelp2018)
+    DEFAULTS: ClassVar[dict[str, float]] = {"eps": 0.2, "tau": 0.15, "cl_weight": 0.2}
+
     def __init__(
-        self,
-        num_users: int,
-        num_items: int,
-        embedding_dim: int = 64,
-        num_layers: int = 2,
-        eps: float = 0.2,
-        tau: float = 0.15,
-        cl_weight: float = 0.2,
-        cl_layer: int = 1,
-        alpha: float | Sequence[float] | None = None,
-        init_std: float = 0.1,
+        self, num_users: int, num_items: int, embedding_dim: int = 64, *, cl_layer: int = 1, **kwargs: Any
     ) -> None:
-        super().__init__(num_users, num_items, embedding_dim, num_layers, eps, tau, cl_weight, alpha, init_std)
+        super().__init__(num_users, num_items, embedding_dim, **(self.DEFAULTS | kwargs))
         if int(cl_layer) != cl_layer or not 0 <= cl_layer <= self.num_layers:
             raise ValueError(f"cl_layer must be a layer in 0..num_layers={self.num_layers}, got {cl_layer!r}")
         self.cl_layer = int(cl_layer)

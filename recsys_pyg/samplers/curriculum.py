@@ -7,7 +7,7 @@ epoch n, n - 1 hard negatives per positive).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -27,12 +27,15 @@ class CurriculumSampler:
 
     hard negatives per row come on top of the easy ones; with ``pace=1`` that is PinSAGE's
     :math:`n - 1`. While :math:`h(n) = 0` (and for ``epoch < 1``), ``hard`` is ``None``.
-    Easy and hard negatives come from a held :class:`PPRHardSampler` (same pool, same cache);
-    see it for the arguments shared with it.
+    Easy and hard negatives come from a held :class:`PPRHardSampler` (same pool, same cache),
+    built from the same ``graph``, ``generator`` and other arguments, ``num_hard`` aside.
 
     Args:
+        graph, generator: as :class:`PPRHardSampler`.
         max_hard: cap on the hard negatives per positive (default 6).
         pace: epochs per extra hard negative (default 1).
+        **ppr: the :class:`PPRHardSampler` arguments (``num_easy``, ``shared``, ``window``, ...,
+            with its defaults) except ``num_hard``, which is ``max_hard``.
 
     Shapes:
         - **sample:** users ``(B,)`` -> ``Negatives(items=(B, k) or (S,), mask=None or (B, S), hard=(B, h(n)))``
@@ -42,39 +45,18 @@ class CurriculumSampler:
         self,
         graph: BipartiteGraph,
         generator: torch.Generator | None = None,
-        num_easy: int = 1,
-        shared: bool = False,
-        num_shared: int = 256,
-        alpha: float = 0.15,
-        num_iterations: int = 20,
-        window: Sequence[int | float] = (0.02, 0.10),
-        pool_size: int = 64,
-        chunk_size: int = 1024,
-        cache_dir: str | None = None,
-        seed: int = 0,
         max_hard: int = 6,
         pace: int = 1,
+        **ppr: Any,
     ) -> None:
         if int(max_hard) != max_hard or max_hard < 0:
             raise ValueError(f"max_hard must be a non-negative integer, got {max_hard!r}")
         if int(pace) != pace or pace < 1:
             raise ValueError(f"pace (epochs per extra hard negative) must be an integer >= 1, got {pace!r}")
+        if "num_hard" in ppr:
+            raise TypeError("CurriculumSampler sets num_hard itself (it grows to max_hard): pass max_hard instead")
         self.max_hard, self.pace = int(max_hard), int(pace)
-        self.sampler = PPRHardSampler(
-            graph,
-            generator,
-            num_easy=num_easy,
-            num_hard=self.max_hard,
-            shared=shared,
-            num_shared=num_shared,
-            alpha=alpha,
-            num_iterations=num_iterations,
-            window=window,
-            pool_size=pool_size,
-            chunk_size=chunk_size,
-            cache_dir=cache_dir,
-            seed=seed,
-        )
+        self.sampler = PPRHardSampler(graph, generator, num_hard=self.max_hard, **ppr)
 
     def __repr__(self) -> str:
         return f"CurriculumSampler(max_hard={self.max_hard}, pace={self.pace}, sampler={self.sampler!r})"

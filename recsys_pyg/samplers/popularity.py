@@ -18,13 +18,35 @@ from recsys_pyg.samplers.uniform import UniformSampler
 from recsys_pyg.utils import positive_int
 
 
+def popularity_probs(item_degree: Tensor, beta: float) -> Tensor:
+    r"""The popularity law of every popularity-biased sampler, one probability per item:
+
+    .. math::
+        q_i = \frac{(d_i + 1)^{\beta}}{\sum_j (d_j + 1)^{\beta}}
+
+    with :math:`d_i` the item's training degree. The ``+ 1`` keeps an item of degree 0 drawable
+    (under :math:`d_i^{\beta}` it never would be, so nothing would ever push its score down) and
+    barely moves the law of popular items; ``beta=0`` is uniform.
+
+    Args:
+        item_degree: ``(I,)`` training degree of every item.
+        beta: popularity exponent (word2vec's 0.75 is the samplers' default).
+
+    Returns:
+        ``(I,)`` float64 on the CPU, summing to 1.
+    """
+    weight = (item_degree.cpu().double() + 1).pow(beta)  # (I,)
+    return weight / weight.sum()
+
+
 class PopularitySampler:
     r"""``k`` negatives per positive, drawn with probability
 
     .. math::
         q_u(i) \propto (d_i + 1)^{\beta} \quad \text{for } i \notin \mathcal{N}(u)
 
-    where :math:`d_i` is the item's training degree (the ``+ 1`` keeps cold items drawable).
+    where :math:`d_i` is the item's training degree (:func:`popularity_probs`: the ``+ 1`` keeps
+    items of degree 0 drawable).
 
     Never returns a training positive. Draws come from the unrestricted law by inverse-CDF
     (one binary search each); draws that hit a positive of their row are redrawn, vectorised over the
@@ -71,9 +93,8 @@ class PopularitySampler:
 
     @cached_property
     def probs(self) -> Tensor:
-        """Unrestricted probability of each item, ``(I,)`` float64 on the CPU."""
-        weight = (self.graph.item_degree.cpu().double() + 1).pow(self.beta)  # (I,)
-        return weight / weight.sum()
+        """Unrestricted probability of each item, ``(I,)`` float64 on the CPU (:func:`popularity_probs`)."""
+        return popularity_probs(self.graph.item_degree, self.beta)
 
     @cached_property
     def _cdf(self) -> Tensor:

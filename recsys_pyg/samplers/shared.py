@@ -15,6 +15,7 @@ from torch import Tensor
 from recsys_pyg.data.graph import BipartiteGraph
 from recsys_pyg.samplers.negatives import Negatives
 from recsys_pyg.samplers.pairs import edge_keys, host_path, is_positive, positive_mask
+from recsys_pyg.samplers.popularity import popularity_probs
 from recsys_pyg.utils import positive_int
 
 
@@ -26,10 +27,10 @@ class SharedSampler:
     uniformly over all items or with probability
 
     .. math::
-        q_i \propto d_i^{\beta}
+        q_i \propto (d_i + 1)^{\beta}
 
-    (:math:`d_i` = training degree; items of degree 0 are then never drawn when
-    :math:`\beta > 0`). A shared item can be a row user's own training positive; the
+    (:math:`d_i` = training degree; the popularity sampler's law, :func:`popularity_probs`, so
+    items of degree 0 stay drawable). A shared item can be a row user's own training positive; the
     returned ``mask`` is False exactly there, so the loss leaves that pair out.
     When ``num_negatives`` exceeds the items that can be drawn, all of them are returned.
 
@@ -37,7 +38,7 @@ class SharedSampler:
         graph: the training graph.
         num_negatives: shared negatives per batch ``S`` (default 256).
         generator: random generator (seeded by the caller for reproducibility).
-        distribution: ``"uniform"`` over all items or ``"popularity"`` (:math:`\propto d_i^\beta`).
+        distribution: ``"uniform"`` over all items or ``"popularity"`` (:math:`\propto (d_i + 1)^\beta`).
         beta: popularity exponent (default 0.75, word2vec's); unused when uniform.
 
     Shapes:
@@ -68,10 +69,7 @@ class SharedSampler:
         """Sampling probability of each item, ``(I,)`` float64 on the CPU (for a log-q correction)."""
         if self.distribution == "uniform":
             return torch.full((self.graph.num_items,), 1.0 / self.graph.num_items, dtype=torch.float64)
-        weight = self.graph.item_degree.cpu().double().pow(self.beta)  # (I,)
-        if weight.sum() <= 0:
-            raise ValueError("popularity sampling needs at least one item with training interactions")
-        return weight / weight.sum()
+        return popularity_probs(self.graph.item_degree, self.beta)
 
     chunkable = False  # one set per batch, masked for its rows: never drawn for many batches at once
 
@@ -95,5 +93,5 @@ class SharedSampler:
             return torch.randperm(num_items, generator=self.generator, device=self.generator.device)[
                 : self.num_negatives
             ]
-        support = int((self.probs > 0).sum())
-        return torch.multinomial(self.probs, min(self.num_negatives, support), generator=self.generator)
+        # every item has weight > 0 under (d + 1)^beta: at most all of them, without replacement
+        return torch.multinomial(self.probs, min(self.num_negatives, num_items), generator=self.generator)

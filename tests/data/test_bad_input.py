@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from recsys_pyg.data.download import DataFileError, extract, open_text
+from recsys_pyg.data.download import extract
+from recsys_pyg.data.files import DataFileError, open_text
 from recsys_pyg.data.interactions import Interactions
 from recsys_pyg.data.lightgcn_format import load_lightgcn_split, parse_adjacency_lines
 from recsys_pyg.data.movielens import load_ml1m, load_ml100k

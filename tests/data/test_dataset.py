@@ -19,7 +19,7 @@ from omegaconf import open_dict
 
 from recsys_pyg.data import Interactions, RecDataset, Split
 from recsys_pyg.data.dataset import load_source
-from recsys_pyg.data.download import DataFileError
+from recsys_pyg.data.files import DataFileError
 from recsys_pyg.data.report import check
 from recsys_pyg.train import train
 from tests.conftest import SHARED_DATA

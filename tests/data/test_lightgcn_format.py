@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from recsys_pyg.data.download import DataFileError
+from recsys_pyg.data.files import DataFileError
 from recsys_pyg.data.lightgcn_format import load_lightgcn_split, parse_adjacency_lines
 
 

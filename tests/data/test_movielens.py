@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from recsys_pyg.data.download import DataFileError
+from recsys_pyg.data.files import DataFileError
 from recsys_pyg.data.movielens import load_ml1m, load_ml100k
 
 REAL_ML100K = Path(__file__).resolve().parents[3] / "shared" / "data" / "ml-100k"

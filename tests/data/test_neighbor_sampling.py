@@ -162,3 +162,31 @@ def test_isolated_seeds_and_exhausted_hops():
     again = sample_subgraph(g.adj, torch.tensor([0]), [5, 5])
     assert again.hops == [1, 3, 4]  # user 0 -> items 0, 1 -> user 1
     assert int((g.adj._local_ids >= 0).sum()) == 0
+
+
+def test_equally_seeded_generators_give_equal_subgraphs_and_leave_the_global_rng_alone():
+    g = graph()
+    seeds = torch.tensor([1, 2, 61, 90])
+    global_state = torch.get_rng_state()
+
+    def draw(seed: int):
+        return sample_subgraph(g.adj, seeds, [3, 3], max_hop_nodes=5, generator=torch.Generator().manual_seed(seed))
+
+    first, second, other = draw(7), draw(7), draw(8)
+    assert torch.equal(torch.get_rng_state(), global_state)  # no draw from torch's global generator
+    assert torch.equal(first.nodes, second.nodes) and first.hops == second.hops
+    for a, b in zip(first.blocks + first.blocks_t, second.blocks + second.blocks_t):
+        assert torch.equal(a.to_dense(), b.to_dense())
+    assert first.hops[2] - first.hops[1] == 5  # the capped hop drew too (randperm, not only rand)
+    assert not torch.equal(first.blocks[0].to_dense(), other.blocks[0].to_dense())  # the seed matters
+
+
+def test_lightgcn_samples_with_its_generator():
+    g = graph()
+    users, items = torch.tensor([0, 5, 17]), torch.tensor([3, 9, 40])
+    models = [LightGCN(60, 80, 8, 2, fanout=[2, 2], generator=torch.Generator().manual_seed(0)) for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    global_state = torch.get_rng_state()
+    first, second = (m.train()(g, users, items)[0] for m in models)
+    assert torch.equal(first, second)
+    assert torch.equal(torch.get_rng_state(), global_state)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from recsys_pyg.data.download import DataFileError
+from recsys_pyg.data.files import DataFileError
 from recsys_pyg.data.table import load_table, save_id_maps
 
 CSV = "user,item,timestamp,rating\nalice,i9,30,5\nbob,i3,10,2\nalice,i3,20,4\ncarol,i7,40,1\n"

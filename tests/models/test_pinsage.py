@@ -88,3 +88,18 @@ def test_capped_layer_pools_an_unbiased_estimate():
     model.eval()  # inference never caps
     sets, scales = model.node_sets(g, "item", items)
     assert scales == [1.0] and sets[0].numel() > 8
+
+
+def test_capped_layers_draw_from_the_model_generator():
+    data = make_synthetic(200, 300, 6000, seed=0)
+    g = BipartiteGraph(data.user, data.item, 200, 300)
+    items = torch.tensor([0, 3, 7])
+    models = [
+        PinSAGE(200, 300, 8, 8, num_layers=1, max_hop_nodes=5, generator=torch.Generator().manual_seed(seed)).train()
+        for seed in (1, 1, 2, 3, 4, 5)
+    ]
+    global_state = torch.get_rng_state()  # after construction: initialisation draws from it, sampling must not
+    first, second, *others = (model.node_sets(g, "item", items)[0][0] for model in models)  # the layer-0 sets
+    assert torch.equal(torch.get_rng_state(), global_state)  # torch's global generator untouched
+    assert torch.equal(first, second) and first.numel() == 3 + 5  # the cap drew, and the same way
+    assert any(not torch.equal(first, other) for other in others)  # and the seed matters
