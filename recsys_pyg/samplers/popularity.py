@@ -109,10 +109,26 @@ class PopularitySampler:
         return torch.searchsorted(self._cdf, u, right=True).clamp_max_(self.graph.num_items - 1)
 
     chunkable = True  # each row's negatives depend on that row alone: one call may serve many batches
+    provides_log_q = True  # q_u(i) = p_i / (1 - m_u), m_u the law's mass on u's positives (rejected draws)
+
+    @cached_property
+    def _log_p(self) -> Tensor:
+        """``log p_i`` of the unrestricted law, ``(I,)`` float32 on the graph's device."""
+        return self.probs.log().to(torch.float32).to(self.graph.item.device)
+
+    @cached_property
+    def _log_rest(self) -> Tensor:
+        """``log(1 - m_u)`` per user, ``(U,)``: what the law leaves once ``u``'s positives are rejected."""
+        probs = self.probs.to(self.graph.item.device)
+        mass = torch.zeros(self.graph.num_users, dtype=torch.float64, device=probs.device)
+        mass.index_add_(0, self.graph.user, probs[self.graph.item])
+        return torch.log1p(-mass.clamp_max(1 - 1e-12)).to(torch.float32)
 
     def sample(self, users: Tensor, pos_items: Tensor | None = None, epoch: int = 0) -> Negatives:
-        """Negatives ``(B, k)`` for the batch's ``users`` ``(B,)``."""
-        return Negatives(self.sample_items(users, self.num_negatives))
+        """Negatives ``(B, k)`` for the batch's ``users`` ``(B,)``, with ``log_q = log p_i - log(1 - m_u)``
+        (the law given the rejection of ``u``'s positives; the rare uniform fallback is not counted)."""
+        items = self.sample_items(users, self.num_negatives)
+        return Negatives(items, log_q=self._log_p[items] - self._log_rest[users][:, None])
 
     def sample_items(self, users: Tensor, k: int) -> Tensor:
         """``k`` popularity-biased non-positive items for each user, ``(B, k)``."""

@@ -42,7 +42,7 @@ class SharedSampler:
         beta: popularity exponent (default 0.75, word2vec's); unused when uniform.
 
     Shapes:
-        - **sample:** users ``(B,)`` -> ``Negatives(items=(S,), mask=(B, S))``
+        - **sample:** users ``(B,)`` -> ``Negatives(items=(S,), mask=(B, S), log_q=(S,))``
     """
 
     def __init__(
@@ -72,6 +72,13 @@ class SharedSampler:
         return popularity_probs(self.graph.item_degree, self.beta)
 
     chunkable = False  # one set per batch, masked for its rows: never drawn for many batches at once
+    # log q_i of each draw's law: exact inclusion odds when uniform; without replacement from a popularity
+    # law, the per-draw probability (the usual log-Q approximation, Yi et al. 2019)
+    provides_log_q = True
+
+    @cached_property
+    def _log_q(self) -> Tensor:
+        return self.probs.log().to(torch.float32).to(self.graph.item.device)  # (I,)
 
     @cached_property
     def _keys(self) -> Tensor:
@@ -84,7 +91,7 @@ class SharedSampler:
             mask = ~positive_mask(self.graph, users, items)  # (B, S)
         else:  # one binary search per pair: no data-dependent shape, nothing waits on the device
             mask = ~is_positive(self._keys, self.graph.num_items, users[:, None], items[None, :])
-        return Negatives(items=items, mask=mask)
+        return Negatives(items=items, mask=mask, log_q=self._log_q[items])
 
     def sample_shared(self) -> Tensor:
         """One draw of the shared items, ``(S,)`` on the CPU."""
