@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "recsys_pyg"
-FORBIDDEN = ("recsys_pyg.run_record", "recsys_pyg.records", "recsys_pyg.train", "recsys_pyg.training", "recsys_pyg.checkpoint")
+FORBIDDEN = ("recsys_pyg.run_record", "recsys_pyg.records", "recsys_pyg.train", "recsys_pyg.training",
+             "recsys_pyg.checkpoint")  # fmt: skip
 
 
 def imports(path: Path) -> set[str]:

@@ -31,7 +31,7 @@ def test_dense_params_follow_torch_adam_and_sparse_params_follow_sparse_adam():
 
 def test_sparse_mf_and_pinsage_train_with_mixed_adam(cfg_factory):
     from recsys_pyg.train import train
-    from tests.test_train import SMALL
+    from tests.helpers.configs import SMALL
 
     results = train(cfg_factory("model=mf", "model.sparse=true", "optimizer=mixed_adam", *SMALL))
     assert results["val/recall@20"] > 1.4 * results["mostpop/val/recall@20"]

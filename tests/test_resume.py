@@ -82,7 +82,7 @@ def test_resume_errors_name_the_problem(tmp_path):
     from hydra import compose, initialize_config_dir
 
     from recsys_pyg.train import train
-    from tests.conftest import CONF
+    from tests.helpers.configs import CONF
 
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose("config", overrides=[f"train.resume={tmp_path}", "logger=none"])

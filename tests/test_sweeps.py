@@ -15,7 +15,7 @@ from hydra.core.global_hydra import GlobalHydra
 from recsys_pyg.compare import main as compare_main
 from recsys_pyg.train import train
 from recsys_pyg.wandb_offline import offline_history
-from tests.conftest import CONF
+from tests.helpers.configs import CONF
 
 
 def sweep(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:

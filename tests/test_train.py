@@ -7,18 +7,7 @@ import pytest
 import torch
 
 from recsys_pyg.train import train
-
-SMALL = [
-    "dataset.source.num_users=500",
-    "dataset.source.num_items=250",
-    "dataset.source.num_interactions=15000",
-    "dataset.source.strength=6.0",
-    "optimizer.lr=0.005",
-    "train.epochs=20",
-    "train.eval_every=5",
-    "train.batch_size=1024",
-]
-
+from tests.helpers.configs import SMALL
 
 SAMPLED = ["model.fanout=[4,4,4]", "model.max_hop_nodes=150", "model.sparse=true", "optimizer=mixed_adam"]
 

@@ -22,7 +22,7 @@ from recsys_pyg.data.dataset import load_source
 from recsys_pyg.data.files import DataFileError
 from recsys_pyg.data.report import check
 from recsys_pyg.train import train
-from tests.conftest import SHARED_DATA
+from tests.helpers.configs import SHARED_DATA
 
 ML100K = SHARED_DATA / "ml-100k"
 

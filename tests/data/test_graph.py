@@ -3,16 +3,7 @@
 import torch
 
 from recsys_pyg.data import CSR, BipartiteGraph, normalized_adjacency
-
-
-def dense_normalized(user, item, num_users, num_items):
-    n = num_users + num_items
-    a = torch.zeros(n, n)
-    a[user, item + num_users] = 1
-    a[item + num_users, user] = 1
-    deg = a.sum(1)
-    inv = torch.where(deg > 0, deg.pow(-0.5), torch.zeros_like(deg))
-    return inv[:, None] * a * inv[None, :]
+from tests.helpers.graphs import dense_normalized
 
 
 def test_normalized_adjacency_equals_dense_formula():

@@ -8,11 +8,10 @@ from recsys_pyg.data import BipartiteGraph
 
 
 def small_graph() -> BipartiteGraph:
-    """4 users x 5 items, 10 edges, with unequal degrees on both ends of edges (user 0, degree 3,
-    joins item 2, degree 1), so ``D^-a A D^-b`` with ``a != b`` is not symmetric on it; item 4 has
-    one edge and every node has at least one."""
-    user = torch.tensor([0, 0, 0, 1, 2, 2, 3, 3, 3, 1])
-    item = torch.tensor([0, 1, 2, 0, 0, 3, 1, 3, 4, 3])
+    """4 users x 5 items, 8 edges; edges join nodes of unequal degree (user 0, degree 3, and item 2,
+    degree 1), so ``D^-a A D^-b`` with ``a != b`` is not symmetric on it; item 4 (node 8) has no edge."""
+    user = torch.tensor([0, 0, 0, 1, 1, 2, 3, 3])
+    item = torch.tensor([0, 1, 2, 0, 3, 0, 1, 3])
     return BipartiteGraph(user, item, 4, 5)
 
 

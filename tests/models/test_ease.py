@@ -12,8 +12,8 @@ from recsys_pyg.contracts import FitModel
 from recsys_pyg.models import EASE
 from recsys_pyg.models.ease import check_memory
 from recsys_pyg.train import train
-from tests.models.test_itemknn import random_graph
-from tests.models.test_simgcl import DATA
+from tests.helpers.configs import DATA
+from tests.helpers.graphs import random_graph
 
 
 def dense_ease(r: np.ndarray, reg: float) -> np.ndarray:

@@ -10,8 +10,8 @@ from recsys_pyg.contracts import FitModel
 from recsys_pyg.data import BipartiteGraph
 from recsys_pyg.models import GFCF
 from recsys_pyg.train import train
-from tests.models.test_itemknn import random_graph
-from tests.models.test_simgcl import DATA
+from tests.helpers.configs import DATA
+from tests.helpers.graphs import random_graph
 
 
 def official_scores(graph: BipartiteGraph, k: int, alpha: float) -> np.ndarray:

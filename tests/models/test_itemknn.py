@@ -12,13 +12,7 @@ from recsys_pyg.contracts import FitModel
 from recsys_pyg.data import BipartiteGraph
 from recsys_pyg.models.itemknn import ItemKNN
 from recsys_pyg.train import train
-
-
-def random_graph(num_users: int = 40, num_items: int = 30, density: float = 0.2, seed: int = 0) -> BipartiteGraph:
-    gen = torch.Generator().manual_seed(seed)
-    dense = torch.rand(num_users, num_items, generator=gen) < density
-    user, item = dense.nonzero(as_tuple=True)
-    return BipartiteGraph(user, item, num_users, num_items)
+from tests.helpers.graphs import random_graph
 
 
 def dense_similarity(graph: BipartiteGraph) -> np.ndarray:

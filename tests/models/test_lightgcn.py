@@ -3,23 +3,16 @@
 import pytest
 import torch
 
-from recsys_pyg.data import BipartiteGraph
 from recsys_pyg.models import MF, LightGCN
-from tests.data.test_graph import dense_normalized
-
-
-def small_graph():
-    user = torch.tensor([0, 0, 1, 2, 2, 1, 3])
-    item = torch.tensor([0, 1, 1, 3, 0, 3, 2])
-    return BipartiteGraph(user, item, 4, 4)
+from tests.helpers.graphs import dense_normalized, small_graph
 
 
 @pytest.mark.parametrize("alpha", [None, [0.1, 0.2, 0.3, 0.4]])
 def test_lightgcn_equals_layer_combination(alpha):
     g = small_graph()
-    model = LightGCN(4, 4, embedding_dim=6, num_layers=3, alpha=alpha)
+    model = LightGCN(g.num_users, g.num_items, embedding_dim=6, num_layers=3, alpha=alpha)
     a = torch.tensor(alpha) if alpha else torch.full((4,), 0.25)
-    dense = dense_normalized(g.user, g.item, 4, 4)
+    dense = dense_normalized(g.user, g.item, g.num_users, g.num_items)
     e = model.embedding.weight.detach()
     expected = sum(a[k] * torch.linalg.matrix_power(dense, k) @ e for k in range(4))
     users, items = model(g)

@@ -2,21 +2,14 @@
 
 import torch
 
-from recsys_pyg.data import BipartiteGraph
 from recsys_pyg.models import LightGCNConv
-from tests.data.test_graph import dense_normalized
-
-
-def small_graph():
-    user = torch.tensor([0, 0, 1, 2, 2, 1, 3])
-    item = torch.tensor([0, 1, 1, 3, 0, 3, 2])
-    return BipartiteGraph(user, item, 4, 4)
+from tests.helpers.graphs import dense_normalized, small_graph
 
 
 def test_conv_equals_dense_formula_on_both_inputs():
     g = small_graph()
     x = torch.randn(g.num_nodes, 5)
-    dense = dense_normalized(g.user, g.item, 4, 4)
+    dense = dense_normalized(g.user, g.item, g.num_users, g.num_items)
     conv = LightGCNConv()
     out_sparse = conv(x, g.adj)
     # edge-list path: normalised weights given as edge_weight

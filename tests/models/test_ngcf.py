@@ -10,15 +10,8 @@ from recsys_pyg.data import BipartiteGraph
 from recsys_pyg.models.ngcf import NGCF, undirected_edge_ids
 from recsys_pyg.models.ngcf_conv import NGCFConv
 from recsys_pyg.train import train
-from tests.data.test_graph import dense_normalized
-from tests.test_train import SMALL
-
-
-def small_graph():
-    # 4 users, 5 items; item 4 has no edges
-    user = torch.tensor([0, 0, 1, 2, 2, 1, 3])
-    item = torch.tensor([0, 1, 1, 3, 0, 3, 2])
-    return BipartiteGraph(user, item, 4, 5)
+from tests.helpers.configs import SMALL
+from tests.helpers.graphs import dense_normalized, small_graph
 
 
 def random_graph(num_users=200, num_items=300, num_edges=6000, seed=0):

@@ -6,17 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from recsys_pyg.data import BipartiteGraph
 from recsys_pyg.models.ngcf import NGCF
 from recsys_pyg.models.ngcf_conv import NGCFConv
-from tests.data.test_graph import dense_normalized
-
-
-def small_graph():
-    # 4 users, 5 items; item 4 has no edges
-    user = torch.tensor([0, 0, 1, 2, 2, 1, 3])
-    item = torch.tensor([0, 1, 1, 3, 0, 3, 2])
-    return BipartiteGraph(user, item, 4, 5)
+from tests.helpers.graphs import dense_normalized, small_graph
 
 
 def dense_ngcf_conv(conv, x, a):

@@ -8,7 +8,7 @@ import torch
 from recsys_pyg.data import BipartiteGraph, make_synthetic
 from recsys_pyg.models import PinSAGE
 from recsys_pyg.train import train
-from tests.test_train import SMALL
+from tests.helpers.configs import SMALL
 
 
 class _CaptureConv(torch.nn.Module):

@@ -11,33 +11,17 @@ from recsys_pyg.losses import info_nce
 from recsys_pyg.models import LightGCN, SimGCL
 from recsys_pyg.models.simgcl import contrast_side, first_occurrence, perturb
 from recsys_pyg.train import train
-from tests.data.test_graph import dense_normalized
-from tests.models.test_itemknn import random_graph
-from tests.training.test_step import setup, syncs_in_steps
+from tests.helpers.configs import DATA, TRAINED
+from tests.helpers.graphs import dense_normalized, random_graph
+from tests.helpers.reference import np_info_nce, np_noisy_view
+from tests.helpers.syncs import setup, syncs_in_steps
 
 # The small synthetic run the models and losses of this issue train on; the recall@20 margins over MostPop
 # (0.26) were checked for seeds 0 and 1 before fixing the thresholds.
-DATA = ["dataset.source.num_users=500", "dataset.source.num_items=250", "dataset.source.num_interactions=15000",
-        "dataset.source.strength=6.0"]  # fmt: skip
-TRAINED = ["optimizer.lr=0.005", "train.epochs=20", "train.eval_every=5", "train.batch_size=1024"]
 
 
-def np_info_nce(z1: np.ndarray, z2: np.ndarray, tau: float) -> float:
-    """Mean over rows of -log(exp(z1_i.z2_i / tau) / sum_j exp(z1_i.z2_j / tau)), rows L2-normalised."""
-    z1 = z1 / np.linalg.norm(z1, axis=1, keepdims=True)
-    z2 = z2 / np.linalg.norm(z2, axis=1, keepdims=True)
-    logits = z1 @ z2.T / tau
-    return float(np.mean(np.log(np.exp(logits).sum(1)) - np.diag(logits)))
 
 
-def np_noisy_view(adj: np.ndarray, e0: np.ndarray, eps: float, draws: list[np.ndarray], alpha: np.ndarray):
-    """Layers E^(k) = A E^(k-1) + eps * sign * u/|u| with the given uniform draws; returns (combination, layers)."""
-    x, out, layers = e0, alpha[0] * e0, [e0]
-    for k, u in enumerate(draws, start=1):
-        x = adj @ x
-        x = x + eps * np.sign(x) * u / np.linalg.norm(u, axis=1, keepdims=True)
-        out, layers = out + alpha[k] * x, layers + [x]
-    return out, layers
 
 
 def test_eps_zero_forward_equals_lightgcn_with_the_same_weights():

@@ -9,10 +9,10 @@ import torch
 
 from recsys_pyg.models import LightGCN, XSimGCL
 from recsys_pyg.train import train
-from tests.data.test_graph import dense_normalized
-from tests.models.test_itemknn import random_graph
-from tests.models.test_simgcl import DATA, TRAINED, np_info_nce, np_noisy_view
-from tests.training.test_step import setup, syncs_in_steps
+from tests.helpers.configs import DATA, TRAINED
+from tests.helpers.graphs import dense_normalized, random_graph
+from tests.helpers.reference import np_info_nce, np_noisy_view
+from tests.helpers.syncs import setup, syncs_in_steps
 
 
 def test_eps_zero_forward_equals_lightgcn_with_the_same_weights():

@@ -79,8 +79,8 @@ def test_deterministic_under_a_seed(name):
 @pytest.mark.parametrize("name", [n for n in ALL if getattr(build(n, random_graph(5, 6, 0.5)[0], 0),
                                                              "provides_log_q", False)])  # fmt: skip
 def test_declared_log_q_is_the_law_of_the_draws(name):
-    """Empirical frequencies of many draws for one user (every row of a batch) against ``exp(log_q)`` (a sum of 1 over what
-    can be drawn); for shared sets drawn without replacement, inclusion rates against ``S q``."""
+    """Empirical frequencies of many draws for one user (every row of a batch) against ``exp(log_q)``
+    (a sum of 1 over what can be drawn); for shared sets drawn without replacement, against ``q``."""
     graph, mask = random_graph(20, 30, 0.3, seed=3)
     sampler = build(name, graph, 0)
     user = 4
