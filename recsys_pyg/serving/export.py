@@ -90,6 +90,12 @@ class ExportError(ValueError):
     """An export folder that is missing, incomplete or inconsistent; the message names the file."""
 
 
+# what to do about a damaged file: the run that wrote it is the source of truth
+REDO = "restore the file the run wrote, or rerun the run to export it again"
+JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "true/false", int: "a number",
+              float: "a number", type(None): "null"}  # fmt: skip
+
+
 @dataclass
 class Exported:
     """A loaded export: embeddings, seen items, raw ids and the manifest."""
@@ -126,42 +132,144 @@ class Exported:
 
 
 def load_export(path: str | Path) -> Exported:
-    """Load ``<run dir>/export`` (or the run dir itself); raw tensors and JSON only, nothing executable."""
+    """Load ``<run dir>/export`` (or the run dir itself); raw tensors and JSON only, nothing executable.
+
+    Everything is checked before it is served, since a damaged or edited file would otherwise be served
+    silently (NaN scores, seen items recommended, ids mixed up): finite embeddings of the manifest's
+    shapes, a well-formed seen-items CSR, id maps of unique non-null ids. Raises :class:`ExportError`
+    naming the file (and the key, row or entry) and what to do.
+    """
     folder = Path(path)
     if (folder / "export" / MANIFEST).exists():
         folder = folder / "export"
     manifest_path = folder / MANIFEST
     if not manifest_path.exists():
         raise ExportError(f"{manifest_path}: no export manifest; a run writes <run dir>/export/ when it finishes")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except json.JSONDecodeError as err:
-        raise ExportError(f"{manifest_path}, line {err.lineno}: not valid JSON ({err.msg})") from err
-    if manifest.get("format") != FORMAT:
-        raise ExportError(f"{manifest_path}: export format {manifest.get('format')!r}, this version reads {FORMAT}")
-    if manifest.get("embeddings") is None:
-        raise ExportError(f"{manifest_path}: {manifest.get('reason', 'this run exported no embeddings')}")
+    manifest = read_manifest(manifest_path)
     tensor_path = folder / manifest["embeddings"]
     try:
         tensors = load_file(str(tensor_path))
     except (SafetensorError, OSError) as err:
         raise ExportError(f"{tensor_path}: not a readable safetensors file ({err})") from err
-    want = {"user": (manifest["num_users"], manifest["dim"]), "item": (manifest["num_items"], manifest["dim"])}
-    for name, shape in want.items():
-        if name not in tensors or tuple(tensors[name].shape) != shape:
-            got = tuple(tensors[name].shape) if name in tensors else "nothing"
-            raise ExportError(f"{tensor_path}: {name!r} should be {shape} per the manifest, got {got}")
-    seen = CSR(tensors["seen_indptr"], tensors["seen_indices"], manifest["num_items"])
-    ids = [_ids(folder / f"{side}_ids.json", n) if manifest.get("ids") else None
-           for side, n in (("user", manifest["num_users"]), ("item", manifest["num_items"]))]  # fmt: skip
-    return Exported(tensors["user"], tensors["item"], seen, ids[0], ids[1], manifest)
+    num_users, num_items, dim = manifest["num_users"], manifest["num_items"], manifest["dim"]
+    user = _embedding(tensor_path, tensors, "user", (num_users, dim))
+    item = _embedding(tensor_path, tensors, "item", (num_items, dim))
+    seen = _seen(tensor_path, tensors, num_users, num_items)
+    ids = [_ids(folder / f"{side}_ids.json", side, n) if manifest["ids"] else None
+           for side, n in (("user", num_users), ("item", num_items))]  # fmt: skip
+    return Exported(user, item, seen, ids[0], ids[1], manifest)
 
 
-def _ids(path: Path, n: int) -> list[Any]:
+def read_manifest(path: Path) -> dict[str, Any]:
+    """``manifest.json`` as a dict whose ``embeddings`` (a file name), sizes and ``ids`` flag are usable."""
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ExportError(f"{path}, line {err.lineno}: not valid JSON ({err.msg})") from err
+    if not isinstance(manifest, dict):
+        raise ExportError(f"{path}: should hold a JSON object (the export's manifest), got {_json(manifest)}; {REDO}")
+    if manifest.get("format") != FORMAT:
+        raise ExportError(f"{path}: export format {manifest.get('format')!r}, this version reads {FORMAT}")
+    if manifest.get("embeddings") is None:
+        raise ExportError(f"{path}: {manifest.get('reason', 'this run exported no embeddings')}")
+    for key in ("embeddings", "num_users", "num_items", "dim"):
+        if key not in manifest:
+            raise ExportError(f"{path}: key {key!r} is missing; {REDO}")
+    name = manifest["embeddings"]
+    if not isinstance(name, str) or not name or Path(name).name != name:  # a file of this folder, nowhere else
+        raise ExportError(f"{path}: 'embeddings' should name a file in the export folder, got {name!r}; {REDO}")
+    for key in ("num_users", "num_items", "dim"):
+        value = manifest[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ExportError(f"{path}: {key!r} should be a positive integer, got {value!r}; {REDO}")
+    manifest.setdefault("ids", False)  # exports without raw ids may leave the flag out
+    if not isinstance(manifest["ids"], bool):
+        raise ExportError(f"{path}: 'ids' should be true or false, got {manifest['ids']!r}; {REDO}")
+    return manifest
+
+
+def _embedding(path: Path, tensors: dict[str, Tensor], name: str, shape: tuple[int, int]) -> Tensor:
+    """``tensors[name]`` as float32 of ``shape``, every value finite (NaN would rank items in index order)."""
+    if name not in tensors:
+        raise ExportError(f"{path}: {name!r} should be {shape} per the manifest, got nothing; {REDO}")
+    emb = tensors[name]
+    if tuple(emb.shape) != shape:
+        raise ExportError(f"{path}: {name!r} should be {shape} per the manifest, got {tuple(emb.shape)}; {REDO}")
+    if not emb.is_floating_point():
+        raise ExportError(f"{path}: {name!r} should hold floats, got {emb.dtype}; {REDO}")
+    bad = ~torch.isfinite(emb).all(dim=1)  # (rows,)
+    if bad.any():
+        first = int(bad.nonzero()[0])
+        raise ExportError(f"{path}: {name!r} has {int(bad.sum())} row(s) with NaN or infinite values (first: row "
+                          f"{first}); {REDO}")  # fmt: skip
+    return emb.float()
+
+
+def _seen(path: Path, tensors: dict[str, Tensor], num_users: int, num_items: int) -> CSR:
+    """The seen-items CSR, checked (a bad index would un-exclude a seen item or crash mid-batch)."""
+    for name in ("seen_indptr", "seen_indices"):
+        if name not in tensors:
+            raise ExportError(f"{path}: {name!r} is missing; {REDO}")
+    problem = csr_problem(tensors["seen_indptr"], tensors["seen_indices"], num_users, num_items, "seen_")
+    if problem:
+        raise ExportError(f"{path}: {problem}; {REDO}")
+    return CSR(tensors["seen_indptr"].long(), tensors["seen_indices"].long(), num_items)
+
+
+def csr_problem(indptr: Tensor, indices: Tensor, num_rows: int, num_cols: int, prefix: str = "") -> str | None:
+    """What is wrong with ``indptr``/``indices`` as a ``num_rows x num_cols`` CSR, or ``None``.
+
+    Well-formed: integer, one-dimensional, ``indptr`` of ``num_rows + 1`` non-decreasing entries from 0 to
+    ``len(indices)``, every index in ``[0, num_cols)``. Names use ``prefix`` (``seen_indptr``, ``seen.indptr``).
+    """
+    ptr, ind = f"{prefix}indptr", f"{prefix}indices"
+    for name, t in ((ptr, indptr), (ind, indices)):
+        if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+            return f"{name!r} should hold integers, got {t.dtype}"
+        if t.dim() != 1:
+            return f"{name!r} should be one-dimensional, got shape {tuple(t.shape)}"
+    if indptr.numel() != num_rows + 1:
+        return f"{ptr!r} should have {num_rows + 1} entries (one per user, plus one), got {indptr.numel()}"
+    indptr, indices = indptr.long(), indices.long()
+    if int(indptr[0]) != 0:
+        return f"{ptr!r} should start at 0, got {int(indptr[0])}"
+    down = (indptr[1:] < indptr[:-1]).nonzero()
+    if down.numel():
+        row = int(down[0])
+        return (f"{ptr!r} decreases at user row {row} ({int(indptr[row])} -> {int(indptr[row + 1])}); "
+                "it must never decrease")  # fmt: skip
+    if int(indptr[-1]) != indices.numel():
+        return f"{ptr!r} ends at {int(indptr[-1])} but {ind!r} holds {indices.numel()} entries; they must agree"
+    bad = ((indices < 0) | (indices >= num_cols)).nonzero()
+    if bad.numel():
+        pos = int(bad[0])
+        row = int(torch.searchsorted(indptr, torch.tensor(pos), right=True)) - 1  # the user whose slice holds it
+        return f"{ind!r} entry {pos} (user row {row}) is item {int(indices[pos])}, outside 0..{num_cols - 1}"
+    return None
+
+
+def _ids(path: Path, side: str, n: int) -> list[Any]:
+    """``{side}_ids.json``: ``n`` unique non-null ids (compared as text, as users are looked up)."""
     try:
         ids = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
-        raise ExportError(f"{path}: the id map cannot be read ({err})") from err
-    if not isinstance(ids, list) or len(ids) != n:
-        raise ExportError(f"{path}: expected a list of {n} ids, got {type(ids).__name__} of {len(ids)}")
+        raise ExportError(f"{path}: the id map cannot be read ({err}); {REDO}") from err
+    if not isinstance(ids, list):
+        raise ExportError(f"{path}: should hold a JSON array of {n} ids (index -> original id), got {_json(ids)}; "
+                          f"{REDO}")  # fmt: skip
+    if len(ids) != n:
+        raise ExportError(f"{path}: should hold {n} ids (one per {side} in the manifest), got {len(ids)}; {REDO}")
+    first: dict[str, int] = {}
+    for i, raw in enumerate(ids):
+        if raw is None or isinstance(raw, (bool, list, dict)):
+            raise ExportError(f"{path}: entry {i} is {_json(raw)}; every id must be a string or a number; {REDO}")
+        if str(raw) in first:  # two indices behind one id: which one a lookup returns is arbitrary
+            raise ExportError(f"{path}: entries {first[str(raw)]} and {i} are both {str(raw)!r} (ids are matched as "
+                              f"text), so the id map is ambiguous; {REDO}")  # fmt: skip
+        first[str(raw)] = i
     return ids
+
+
+def _json(value: Any) -> str:
+    """``value``'s JSON type, for messages."""
+    return JSON_TYPES.get(type(value), type(value).__name__)

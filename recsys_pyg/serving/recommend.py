@@ -10,6 +10,12 @@ user has seen (training and validation: what the test evaluation excludes) are n
 ``hnsw`` take ``--candidates`` items from a faiss MIPS index and re-rank them exactly
 (``pip install 'recsys_pyg[ann]'``). CSV rows are ``user,rank,item,score``; JSON Lines rows are
 ``{"user": ..., "items": [...], "scores": [...]}``.
+
+The export is checked on load (finite embeddings, the manifest's shapes, a well-formed seen-items CSR,
+unique non-null ids) and so are the index options; a bad one exits with status 1 and one line,
+``recsys-recommend: error: <file or option>: ...``. A user who can get fewer than ``--k`` items (``--k``
+above the catalogue or ``--candidates``, or too few unseen items left) gets the rows there are, and a
+``recsys-recommend: warning: ...`` line on stderr says so.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import argparse
 import csv
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import IO
 
@@ -25,7 +32,18 @@ import torch
 from tqdm import tqdm
 
 from recsys_pyg.serving.export import Exported, ExportError, load_export
-from recsys_pyg.serving.retrieval import INDEXES, Retriever
+from recsys_pyg.serving.retrieval import INDEXES, Retriever, ShortTopKWarning, short_rows_message
+
+PROG = "recsys-recommend"
+
+
+def fail(message: str) -> SystemExit:
+    """Exit status 1 with one line on stderr, no traceback: the input, not the program, is wrong."""
+    return SystemExit(f"{PROG}: error: {' '.join(str(message).split())}")
+
+
+def warn(message: str) -> None:
+    print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
 def read_user_file(path: Path) -> list[str]:
@@ -33,17 +51,17 @@ def read_user_file(path: Path) -> list[str]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as err:
-        raise SystemExit(f"{path}: cannot read the users file ({err.strerror})") from err
+        raise fail(f"{path}: cannot read the users file ({err.strerror})") from err
     except UnicodeDecodeError as err:
-        raise SystemExit(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from err
+        raise fail(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from err
     ids = [line.split(",")[0].strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
     if not ids:
-        raise SystemExit(f"{path}: no user ids in it (one per line)")
+        raise fail(f"{path}: no user ids in it (one per line)")
     return ids
 
 
 def write(out: IO[str], fmt: str, exported: Exported, users: torch.Tensor, scores, items, header: bool) -> None:
-    """Rows of one batch of users in ``fmt``; padding (``-1``: nothing unseen left) is left out."""
+    """Rows of one batch of users in ``fmt``; padding (``-1``: nothing more to return) is left out."""
     writer = csv.writer(out) if fmt == "csv" else None
     if writer is not None and header:
         writer.writerow(["user", "rank", "item", "score"])
@@ -80,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         exported = load_export(args.run)
     except ExportError as err:
-        raise SystemExit(f"recsys-recommend: {err}") from err
+        raise fail(str(err)) from err
     if args.all_users:
         users = torch.arange(exported.user.shape[0])
     else:
@@ -88,25 +106,34 @@ def main(argv: list[str] | None = None) -> None:
         try:
             users, unknown = exported.user_index(raw, skip_unknown=args.skip_unknown)
         except KeyError as err:
-            raise SystemExit(f"recsys-recommend: {err.args[0]}") from err
+            raise fail(err.args[0]) from err
         if unknown:
             print(f"skipped {len(unknown)} unknown user id(s): {', '.join(map(str, unknown))}", file=sys.stderr)
     try:
         retriever = Retriever(exported.user, exported.item, exported.seen, args.index, args.candidates, args.batch_size,
                               nprobe=args.nprobe, ef_search=args.ef_search)  # fmt: skip
-    except ImportError as err:
-        raise SystemExit(f"recsys-recommend: {err}") from err
+    except (ImportError, ValueError) as err:  # faiss missing, or an index option out of range
+        raise fail(f"--index {args.index}: {err}") from err
+    limit = retriever.k_limit(args.k)
+    if limit:  # said once, before the rows
+        warn(limit)
     out = args.out.open("w", newline="", encoding="utf-8") if args.out else sys.stdout
+    short = 0
     try:
         starts = range(0, users.numel(), args.batch_size)
         bar = tqdm(starts, desc="users", unit="batch", disable=not args.all_users, file=sys.stderr)
         for n, start in enumerate(bar):
             batch = users[start : start + args.batch_size]
-            scores, items = retriever.top_k(batch, args.k)
+            with warnings.catch_warnings():  # the Retriever's per-batch warnings, summed up below instead
+                warnings.simplefilter("ignore", ShortTopKWarning)
+                scores, items = retriever.top_k(batch, args.k)
+            short += int(retriever.short_rows(items, args.k).sum())
             write(out, args.format, exported, batch, scores, items, header=n == 0)
     finally:
         if args.out:
             out.close()
+    if short:
+        warn(short_rows_message(short, users.numel(), min(args.k, retriever.max_k)))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import torch
 
 from recsys_pyg.data.graph import CSR
 from recsys_pyg.evaluation import Evaluator
-from recsys_pyg.serving.retrieval import Retriever
+from recsys_pyg.serving.retrieval import Retriever, ShortTopKWarning
 
 
 def problem(num_users=120, num_items=300, dim=16, seed=0):
@@ -21,7 +21,8 @@ def problem(num_users=120, num_items=300, dim=16, seed=0):
 def test_exact_is_the_evaluators_top_k_and_never_seen():
     user, item, seen, mask = problem()
     users = torch.arange(120)
-    scores, items = Retriever(user, item, seen, chunk_size=50).top_k(users, 10)
+    with pytest.warns(ShortTopKWarning, match=r"1 of 120 user\(s\) got fewer than 10 items"):  # user 0
+        scores, items = Retriever(user, item, seen, chunk_size=50).top_k(users, 10)
     expected = Evaluator(ks=[10], chunk_size=50).top_k(user, item, users, 10, exclude=[seen])
     assert torch.equal(items[1:], expected[1:])
     assert torch.equal(items[0, :3], expected[0, :3]) and (items[0, 3:] == -1).all()  # padded, not seen items
@@ -36,8 +37,9 @@ def test_two_stage_with_every_item_as_candidate_equals_exact(index, options):
     pytest.importorskip("faiss")
     user, item, seen, _ = problem()
     users = torch.arange(120)
-    _, exact = Retriever(user, item, seen).top_k(users, 10)
-    _, staged = Retriever(user, item, seen, index=index, candidates=300, **options).top_k(users, 10)
+    with pytest.warns(ShortTopKWarning):  # user 0 has three unseen items
+        _, exact = Retriever(user, item, seen).top_k(users, 10)
+        _, staged = Retriever(user, item, seen, index=index, candidates=300, **options).top_k(users, 10)
     assert torch.equal(staged, exact)
 
 
