@@ -10,6 +10,7 @@ from recsys_pyg.losses.functional import (
     alignment,
     binary_loss,
     bpr_loss,
+    bsl_loss,
     ccl_loss,
     info_nce,
     logq_softmax_loss,
@@ -18,10 +19,11 @@ from recsys_pyg.losses.functional import (
     uniformity,
 )
 from recsys_pyg.losses.objective import Objective, build_loss, check_sampler_for
-from recsys_pyg.losses.ranking import BinaryLoss, BPRLoss, LogQSoftmaxLoss, MarginLoss, SoftmaxLoss
+from recsys_pyg.losses.ranking import BinaryLoss, BPRLoss, BSLLoss, LogQSoftmaxLoss, MarginLoss, SoftmaxLoss
 
 __all__ = [
     "BPRLoss",
+    "BSLLoss",
     "BinaryLoss",
     "CCLLoss",
     "DirectAULoss",
@@ -33,6 +35,7 @@ __all__ = [
     "alignment",
     "binary_loss",
     "bpr_loss",
+    "bsl_loss",
     "build_loss",
     "ccl_loss",
     "check_sampler_for",

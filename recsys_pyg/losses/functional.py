@@ -58,6 +58,24 @@ def softmax_loss(pos: Tensor, neg: Tensor, mask: Tensor | None = None, temperatu
     return (torch.logsumexp(logits, dim=1) - logits[:, 0]).mean()
 
 
+def bsl_loss(
+    pos: Tensor, neg: Tensor, mask: Tensor | None = None, temperature: float = 0.12, temperature2: float = 1.0
+) -> Tensor:
+    r"""BSL, the bilateral softmax loss (Wu et al., ICDE 2024; the authors' ``losses.BSL``, ``mode="reweight"``):
+
+    .. math::
+        -\frac{s^+}{\tau_1} + \tau_2 \log \sum_j e^{s^-_j/\tau_1}
+
+    averaged over rows: a softmax whose negatives' log-sum is scaled by :math:`\tau_2` (the positive is
+    not in the denominator, as in the authors' code). :math:`\tau_2 = 1` is their "SL" arm. Rows without
+    a valid negative contribute their positive term only.
+    """
+    mask = _check(pos, neg, mask)
+    lse = torch.logsumexp(neg.masked_fill(~mask, -torch.inf) / temperature, dim=1)  # (B,)
+    lse = torch.where(mask.any(1), lse, torch.zeros_like(lse))
+    return (-pos / temperature + temperature2 * lse).mean()
+
+
 def margin_loss(pos: Tensor, neg: Tensor, mask: Tensor | None = None, margin: float = 0.1) -> Tensor:
     r"""PinSAGE's max-margin ranking loss, :math:`\max(0, s^- - s^+ + \Delta)`, averaged over each row's
     valid negatives, then over rows."""

@@ -30,9 +30,15 @@ class Objective(nn.Module):
         self.loss, self.l2_weight = loss, float(l2_weight)
 
     @property
-    def similarity(self) -> str:
-        """``"dot"`` or ``"cosine"``: how the loss's scores (and the run's evaluation) compare embeddings."""
+    def train_similarity(self) -> str:
+        """``"dot"`` or ``"cosine"``: what the loss's scores are in training."""
         return getattr(self.loss, "similarity", "dot")
+
+    @property
+    def similarity(self) -> str:
+        """``"dot"`` or ``"cosine"``: how the run's evaluation, export and serving rank (the loss's
+        ``eval_similarity`` where it has one, else its training similarity)."""
+        return getattr(self.loss, "eval_similarity", self.train_similarity)
 
     @property
     def needs_log_q(self) -> bool:

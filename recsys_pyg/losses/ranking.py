@@ -11,13 +11,27 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from recsys_pyg.losses.batch import ScoredBatch
-from recsys_pyg.losses.functional import binary_loss, bpr_loss, logq_softmax_loss, margin_loss, softmax_loss
+from recsys_pyg.losses.functional import (
+    binary_loss,
+    bpr_loss,
+    bsl_loss,
+    logq_softmax_loss,
+    margin_loss,
+    softmax_loss,
+)
 
 
 def _positive(name: str, value: float) -> float:
     if not value > 0:
         raise ValueError(f"{name} must be > 0, got {value}")
     return float(value)
+
+
+def _similarity(name: str, value: str | None, default: str) -> str:
+    value = default if value is None else value
+    if value not in ("dot", "cosine"):
+        raise ValueError(f"{name} must be 'dot' or 'cosine', got {value!r}")
+    return value
 
 
 class BPRLoss(nn.Module):
@@ -37,17 +51,59 @@ class BinaryLoss(nn.Module):
 class SoftmaxLoss(nn.Module):
     """:func:`~recsys_pyg.losses.functional.softmax_loss` with temperature ``τ``, on the scores as drawn
     (no correction for the sampling law: with popularity-drawn negatives it over-penalises popular items;
-    see :class:`LogQSoftmaxLoss`)."""
+    see :class:`LogQSoftmaxLoss`).
 
-    def __init__(self, temperature: float = 0.1) -> None:
+    Args:
+        temperature: ``τ``.
+        similarity: ``"dot"`` or ``"cosine"``: what the scores are in training (cosine: of the normalised
+            embeddings, as BSL and SimpleX train).
+        eval_similarity: how evaluation, the export and serving rank; ``None`` = ``similarity``
+            (BSL's authors train by cosine and rank by the raw dot product).
+    """
+
+    def __init__(self, temperature: float = 0.1, similarity: str = "dot", eval_similarity: str | None = None) -> None:
         super().__init__()
         self.temperature = _positive("temperature", temperature)
+        self.similarity = _similarity("similarity", similarity, "dot")
+        self.eval_similarity = _similarity("eval_similarity", eval_similarity, self.similarity)
 
     def forward(self, batch: ScoredBatch) -> Tensor:
         return softmax_loss(batch.pos, batch.neg, batch.mask, self.temperature)
 
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature}"
+        return f"temperature={self.temperature}, similarity={self.similarity!r}, eval={self.eval_similarity!r}"
+
+
+class BSLLoss(nn.Module):
+    """BSL (Wu et al., ICDE 2024), :func:`~recsys_pyg.losses.functional.bsl_loss`: ``τ1`` the softmax's
+    temperature, ``τ2`` the weight of the negatives' log-sum (1 = a softmax without the positive in its
+    denominator); cosine scores by default, as the authors train (``u_norm``, ``i_norm``).
+
+    Args:
+        temperature: ``τ1`` (authors' Gowalla LightGCN: 0.12).
+        temperature2: ``τ2`` (authors: 1.0 for LightGCN on Gowalla, tuned in [0.8, 1.3] for MF).
+        similarity, eval_similarity: as :class:`SoftmaxLoss`.
+    """
+
+    def __init__(
+        self,
+        temperature: float = 0.12,
+        temperature2: float = 1.0,
+        similarity: str = "cosine",
+        eval_similarity: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.temperature = _positive("temperature", temperature)
+        self.temperature2 = _positive("temperature2", temperature2)
+        self.similarity = _similarity("similarity", similarity, "cosine")
+        self.eval_similarity = _similarity("eval_similarity", eval_similarity, self.similarity)
+
+    def forward(self, batch: ScoredBatch) -> Tensor:
+        return bsl_loss(batch.pos, batch.neg, batch.mask, self.temperature, self.temperature2)
+
+    def extra_repr(self) -> str:
+        return (f"temperature={self.temperature}, temperature2={self.temperature2}, similarity={self.similarity!r}, "
+                f"eval={self.eval_similarity!r}")  # fmt: skip
 
 
 class LogQSoftmaxLoss(nn.Module):

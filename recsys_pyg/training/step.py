@@ -6,7 +6,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from recsys_pyg.contracts import uses_cosine
 from recsys_pyg.data import BipartiteGraph
 from recsys_pyg.losses import Objective, ScoredBatch
 from recsys_pyg.samplers import Negatives
@@ -70,7 +69,7 @@ def train_step(
     for full-graph models), so on a GPU batches queue without waiting. ``forward`` is what the batch
     runs through when it is not ``model`` itself (its DDP wrapper under torchrun).
     """
-    batch = score_batch(forward or model, graph, users, pos, neg, cosine=uses_cosine(objective))
+    batch = score_batch(forward or model, graph, users, pos, neg, cosine=objective.train_similarity == "cosine")
     loss = objective(batch, model)
     hardness.update(batch.pos, batch.neg, batch.mask, neg.num_easy)
     if hasattr(model, "auxiliary_loss"):  # e.g. a contrastive term between two views (SimGCL)

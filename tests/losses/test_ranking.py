@@ -129,3 +129,47 @@ def test_logq_softmax_refuses_a_batch_without_proposal():
         LogQSoftmaxLoss()(of(torch.zeros(2), torch.zeros(2, 3)))
     with pytest.raises(ValueError, match="log_q must be"):
         LogQSoftmaxLoss()(of(torch.zeros(2), torch.zeros(2, 3), log_q=torch.zeros(2, 2)))
+
+
+def authors_bsl(y_pred: torch.Tensor, t1: float, t2: float) -> torch.Tensor:
+    """junkangwu/BSL utils/losses.py, BSL.forward, mode "reweight" (column 0 the positive), verbatim."""
+    pos_logits = torch.exp(y_pred[:, 0] / t1)
+    neg_logits = torch.exp(y_pred[:, 1:] / t1)
+    neg_logits = torch.pow(neg_logits.sum(dim=-1), t2)
+    return -torch.log(pos_logits / neg_logits).mean()
+
+
+def test_bsl_hand_computed_and_equal_to_the_authors_formula():
+    from recsys_pyg.losses import BSLLoss, bsl_loss
+
+    pos = torch.tensor([0.5, -0.2])
+    neg = torch.tensor([[0.1, 0.4], [0.3, -0.6]])
+    t1, t2 = 0.5, 0.8
+    row0 = -0.5 / t1 + t2 * math.log(math.exp(0.1 / t1) + math.exp(0.4 / t1))
+    row1 = 0.2 / t1 + t2 * math.log(math.exp(0.3 / t1) + math.exp(-0.6 / t1))
+    assert bsl_loss(pos, neg, temperature=t1, temperature2=t2).item() == pytest.approx((row0 + row1) / 2, rel=1e-6)
+    gen = torch.Generator().manual_seed(0)
+    y = torch.rand(16, 9, generator=gen) * 2 - 1  # cosines
+    for t1, t2 in ((0.12, 1.0), (0.12, 0.84), (0.3, 1.3)):
+        ours = BSLLoss(t1, t2)(of(y[:, 0], y[:, 1:]))
+        assert ours.item() == pytest.approx(authors_bsl(y, t1, t2).item(), rel=1e-5)
+    # masked negatives leave the sum; a row without any keeps its positive term
+    mask = torch.tensor([[True, False], [False, False]])
+    expected = ((-0.5 / t1 + t2 * 0.1 / t1) + (0.2 / t1)) / 2
+    assert bsl_loss(pos, neg, mask, t1, t2).item() == pytest.approx(expected, rel=1e-6)
+    assert BSLLoss().similarity == "cosine" and BSLLoss(eval_similarity="dot").eval_similarity == "dot"
+    with pytest.raises(ValueError, match="similarity must be 'dot' or 'cosine'"):
+        BSLLoss(similarity="l2")
+
+
+def test_softmax_similarity_reaches_training_and_evaluation():
+    from recsys_pyg.losses import SoftmaxLoss, build_loss
+
+    objective = build_loss({"_target_": "recsys_pyg.losses.ranking.SoftmaxLoss", "similarity": "cosine",
+                            "eval_similarity": "dot", "l2_weight": 1e-5})  # fmt: skip
+    assert (objective.train_similarity, objective.similarity, objective.l2_weight) == ("cosine", "dot", 1e-5)
+    assert SoftmaxLoss().similarity == SoftmaxLoss().eval_similarity == "dot"
+    with pytest.raises(ValueError, match="loss.similarity must be"):
+        build_loss({"_target_": "recsys_pyg.losses.ranking.SoftmaxLoss", "similarity": "angle"})
+    with pytest.raises((ValueError, TypeError), match="loss.l2_weight"):
+        build_loss({"_target_": "recsys_pyg.losses.ranking.SoftmaxLoss", "l2_weight": "abc"})
