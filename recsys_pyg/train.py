@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 import time
-from contextlib import closing, nullcontext
+from contextlib import closing, nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +22,20 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from recsys_pyg.checkpoint import resolve_checkpoint, restore, save_resumable
+from recsys_pyg.checkpoint import resolve_checkpoint, restore, save_file, save_resumable
 from recsys_pyg.contracts import is_fit_only, uses_cosine
 from recsys_pyg.data.table import save_id_maps
-from recsys_pyg.distributed import cleanup, init_distributed
+from recsys_pyg.distributed import cleanup, init_distributed, peers_watched, process_rank
 from recsys_pyg.evaluation import evaluate_model, mostpop
-from recsys_pyg.io import atomic_save
-from recsys_pyg.records import Recorder, RunFolder, RunFolderError, is_multirun, open_recorder
+from recsys_pyg.records import Recorder, RunFolder, RunFolderError, RunRecord, is_multirun
+from recsys_pyg.records.folder import lock_held
+from recsys_pyg.records.record import DiskFullError, RecordError, naming_a_full_disk, read_json, read_metrics_file
 from recsys_pyg.serving.export import export_run
 from recsys_pyg.training import LoopState, Parts, build_parts, check_config, fit_epoch, train_epoch
 from recsys_pyg.training.epoch import EpochProgress
+from recsys_pyg.training.schedules import step_schedule
 from recsys_pyg.training.signals import RunInterrupted, StopOnSignal
-from recsys_pyg.utils import resolve_device, seed_everything
+from recsys_pyg.utils import flatten, resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -43,70 +45,192 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     With ``train.resume=<run dir or checkpoint>``, the run continues from its last checkpoint with
     its saved config, in its own folder, with every random generator restored: the final metrics
-    equal those of an uninterrupted run. A fit-only model (``recsys_pyg.contracts.FitModel``) is
-    fitted once in place of the epoch loop, then validated and tested the same way. SIGTERM/SIGINT
-    stop after the current step with a resumable checkpoint (``RunInterrupted``); a non-finite loss
-    or weight stops the run (``NonFiniteError``); either way ``status.json`` says what happened.
+    equal those of an uninterrupted run (a finished run: nothing to do, its summary is returned). A
+    fit-only model (``recsys_pyg.contracts.FitModel``) is fitted once in place of the epoch loop, then
+    validated and tested the same way. SIGTERM/SIGINT stop after the current step with a resumable
+    checkpoint (``RunInterrupted``); a non-finite loss or weight stops the run (``NonFiniteError``);
+    either way, and for a failure while setting up, ``status.json`` says what happened.
     """
+    given = cfg
     cfg, ckpt = load_or_resume(cfg)
-    where, device = init_distributed(setup_runtime(cfg))  # one process, or this rank under torchrun
+    if ckpt is not None and (done := finished_summary(Path(cfg.paths.output_dir))) is not None:
+        return done
+    mode = "resume" if ckpt else "overwrite" if cfg.train.get("overwrite") else "fresh"
+    # Rank 0 alone takes the folder and writes the record; nothing is written before the lock is ours.
+    folder = RunFolder(cfg.paths.output_dir, mode) if process_rank() == 0 else None
     try:
-        mode = "resume" if ckpt else "overwrite" if cfg.train.overwrite else "fresh"
-        folder = RunFolder(cfg.paths.output_dir, mode) if where.main else nullcontext()  # rank 0 writes the record
-        with closing(folder) if where.main else folder, StopOnSignal() as stop:
-            parts = build_parts(cfg, device, where)
-            state = LoopState(best_state=clone_state(parts.model))
-            progress = restore(parts, state, ckpt) if ckpt else None
-            recorder = (
-                open_recorder(cfg, parts.data, state.epoch if ckpt else None, ckpt["wandb_id"] if ckpt else None)
-                if where.main
-                else Recorder.silent()
-            )
-            with recorder.status_marked():  # running, then finished / failed / interrupted
-                if recorder.writes:
-                    save_id_maps_of(parts, recorder.dir)
-                if not ckpt:
-                    state.baseline = baseline(parts)
-                    recorder.log(state.baseline, step=0)
-                run_epoch, epochs = (fit_epoch, 1) if is_fit_only(parts.model) else (train_epoch, int(cfg.train.epochs))
-                for epoch in range(state.epoch + 1, epochs + 1):
-                    metrics = run_epoch(parts, epoch, cfg.train, progress, stop)
-                    progress = None
-                    if isinstance(metrics, EpochProgress):  # a signal arrived inside the epoch
-                        interrupt(parts, state, recorder, stop, metrics)
-                    state.epoch, state.train_time = epoch, state.train_time + metrics["train/epoch_time"]
-                    metrics["train/time"] = state.train_time
-                    last = epoch == epochs or state.over_budget(cfg.train.get("time_budget_min"))
-                    due = state.crossed(cfg.train.get("eval_every_min"), metrics["train/epoch_time"])
-                    if epoch % int(cfg.train.eval_every) == 0 or last or due:
-                        metrics.update(validate(parts, state, cfg, recorder, metrics))
-                    recorder.log(metrics, step=epoch)
-                    if parts.scheduler is not None:
-                        parts.scheduler.step()
-                    every = int(cfg.train.get("checkpoint_every") or 0)
-                    if every and epoch % every == 0 and not is_fit_only(parts.model) and recorder.writes:
-                        save_resumable(last_checkpoint(recorder), parts, state, recorder.config, recorder.wandb_id)
-                    if stop() and not last:
-                        interrupt(parts, state, recorder, stop, None)
-                    if last or state.should_stop(int(cfg.train.patience)):
-                        log.info("stop after epoch %d (%.1f min of training; %d evaluations without %s gain)", epoch,
-                                 state.train_time / 60, state.stale, cfg.train.monitor)  # fmt: skip
-                        break
-                return test(parts, state, recorder)
+        with closing(folder) if folder is not None else nullcontext():
+            recorder = Recorder(RunRecord(folder.dir)) if folder is not None else Recorder.silent()
+            with recorder.status_marked(None if ckpt else composed(cfg)):  # running, then finished / failed / ...
+                if folder is not None:
+                    save_hydra_files(given, folder.dir, resumed=ckpt is not None)
+                return run(cfg, ckpt, recorder)
     finally:
         cleanup()  # leave torchrun's process group however the run ends (no-op in one process)
 
 
-def load_or_resume(cfg: DictConfig) -> tuple[DictConfig, dict[str, Any] | None]:
+def run(cfg: DictConfig, ckpt: dict[str, Any] | None, recorder: Recorder) -> dict[str, float]:
+    """The run itself, inside its marked status: set up, build the parts, the epoch loop, the final test."""
+    timeout = cfg.train.get("dist_timeout_s")
+    where, device = init_distributed(setup_runtime(cfg), timeout)  # one process, or this rank under torchrun
+    run_dir = str(cfg.paths.output_dir)
+    with peers_watched(where, timeout), StopOnSignal() as stop:
+        parts = build_parts(cfg, device, where)
+        state = LoopState(best_state=clone_state(parts.model))
+        progress = restore(parts, state, ckpt) if ckpt else None
+        recorder.open(cfg, parts.data, state.epoch if ckpt else None, ckpt["wandb_id"] if ckpt else None)
+        if recorder.writes:
+            save_id_maps_of(parts, recorder.dir)
+        if not ckpt:
+            state.baseline = baseline(parts)
+            recorder.log(state.baseline, step=0)
+        run_epoch, epochs = (fit_epoch, 1) if is_fit_only(parts.model) else (train_epoch, int(cfg.train.epochs))
+        for epoch in range(state.epoch + 1, epochs + 1):
+            metrics = run_epoch(parts, epoch, cfg.train, progress, stop)
+            progress = None
+            if isinstance(metrics, EpochProgress):  # a signal arrived inside the epoch (on any rank)
+                interrupt(parts, state, recorder, stop, metrics, run_dir)
+            state.epoch, state.train_time = epoch, state.train_time + metrics["train/epoch_time"]
+            metrics["train/time"] = state.train_time
+            last = epoch == epochs or state.over_budget(cfg.train.get("time_budget_min"))
+            due = state.crossed(cfg.train.get("eval_every_min"), metrics["train/epoch_time"])
+            if epoch % int(cfg.train.eval_every) == 0 or last or due:
+                metrics.update(validate(parts, state, cfg, recorder, metrics))
+            recorder.log(metrics, step=epoch)
+            # per epoch; a plateau schedule on the monitor at evaluations; warm-up + cosine by training time
+            step_schedule(parts.scheduler, metrics, str(cfg.train.monitor), state.train_time)
+            every = int(cfg.train.get("checkpoint_every") or 0)
+            if every and epoch % every == 0 and not is_fit_only(parts.model) and recorder.writes:
+                save_resumable(last_checkpoint(recorder), parts, state, recorder.config, recorder.wandb_id)
+            ending = last or state.should_stop(int(cfg.train.patience))
+            # every rank asks, every epoch: a signal seen by one rank stops all at this same point
+            if parts.dist.any(stop(), parts.graph.user.device) and not ending:
+                interrupt(parts, state, recorder, stop, None, run_dir)
+            if ending:
+                log.info("stop after epoch %d (%.1f min of training; %d evaluations without %s gain)", epoch,
+                         state.train_time / 60, state.stale, cfg.train.monitor)  # fmt: skip
+                break
+        with stop.finishing("the final test and export"):
+            return test(parts, state, recorder)
+
+
+def composed(cfg: DictConfig) -> dict[str, Any] | None:
+    """The composed config as ``config.json`` holds it before the data is loaded (``None`` if it does not resolve)."""
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    except Exception:  # an interpolation that fails: the run's own error will say so
+        return None
+
+
+def save_hydra_files(given: DictConfig, run_dir: Path, resumed: bool) -> None:
+    """Hydra's ``.hydra/`` (``config.yaml``, ``hydra.yaml``, ``overrides.yaml``), written by the run once it
+    holds its folder (``hydra.output_subdir: null`` stops Hydra writing them before: a run refused because the
+    folder is in use must not replace the holder's). A resumed run's go to its own Hydra folder."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        if not HydraConfig.initialized():
+            return
+        hc = HydraConfig.get()
+        out = Path(hc.runtime.output_dir)
+    except Exception:  # composed without a Hydra run (tests, notebooks): no Hydra folder
+        return
+    if not resumed and out.resolve() != run_dir.resolve():
+        return
+    target = out / ".hydra"
+    target.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(given, target / "config.yaml")
+    OmegaConf.save(OmegaConf.create({"hydra": OmegaConf.to_container(hc)}), target / "hydra.yaml")
+    OmegaConf.save(hc.overrides.task, target / "overrides.yaml")
+
+
+# What may change when a run is resumed: how it runs and how long, never what it computes.
+RESUME_OVERRIDABLE = ("train.resume", "train.num_threads", "train.progress", "train.epochs", "train.time_budget_min")
+
+
+def given_overrides() -> list[str]:
+    """The command line's config overrides (``key=value``, ``group=option``) of this Hydra run; ``[]`` outside one."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    except Exception:
+        return []
+
+
+def override_key(override: str) -> str:
+    """``train.epochs`` of ``train.epochs=5``, ``+train.x=1`` or ``~train.x``; ``model`` of ``model=mf``."""
+    return override.lstrip("+~").split("=", 1)[0].split("@", 1)[0]
+
+
+def load_or_resume(cfg: DictConfig, overrides: list[str] | None = None) -> tuple[DictConfig, dict[str, Any] | None]:
     """``cfg`` and no checkpoint for a fresh run; for ``train.resume``, the run's own saved config
-    (pointed at its folder) and its resumable checkpoint, checked before anything on disk changes."""
+    (pointed at its folder) and its resumable checkpoint, checked before anything on disk changes.
+
+    Of the command line's ``overrides`` (default: this Hydra run's) only :data:`RESUME_OVERRIDABLE` may
+    change a resumed run, and they are applied; any other is refused, naming it. A torn last line of the
+    run's ``metrics.jsonl`` is dropped (with a warning); damage before it is refused, naming the file."""
     if not cfg.train.get("resume"):
         return cfg, None
+    keys = [override_key(o) for o in (given_overrides() if overrides is None else overrides)]
+    refused = [k for k in keys if k not in RESUME_OVERRIDABLE]
+    if refused:
+        raise ValueError(
+            f"train.resume continues a run with its saved config; {', '.join(refused)} cannot change it (only "
+            f"{', '.join(RESUME_OVERRIDABLE[1:])} may). Start a new run for other settings"
+        )
     path, ckpt = resolve_checkpoint(cfg.train.resume)
     saved = OmegaConf.create({k: v for k, v in ckpt["config"].items() if k != "protocol"})
     saved.train.resume, saved.paths.output_dir = str(path), str(path.parent.parent)
-    log.info("resuming %s from epoch %d", saved.paths.output_dir, ckpt["loop"]["epoch"])
+    for key in (k for k in keys if k != "train.resume"):
+        OmegaConf.update(saved, key, OmegaConf.select(cfg, key), force_add=True)
+    run_dir = Path(saved.paths.output_dir)
+    _, torn = read_metrics_file(run_dir / "metrics.jsonl")  # refuses damage before the last line
+    if torn:
+        log.warning("%s; the resumed run drops it", torn)
+    warn_config_edits(run_dir / "config.json", ckpt["config"])
+    if read_status(run_dir) == "running" and lock_held(run_dir) is False:
+        log.warning("%s: its status says running but no process holds it: the run died without a word", run_dir)
+    log.info("resuming %s from epoch %d", run_dir, ckpt["loop"]["epoch"])
     return saved, ckpt
+
+
+def read_status(run_dir: Path) -> str | None:
+    """The run's recorded status (``None`` when ``status.json`` is missing or unreadable)."""
+    try:
+        return str(read_json(run_dir / "status.json").get("status"))
+    except (OSError, RecordError):
+        return None
+
+
+def warn_config_edits(path: Path, saved: dict[str, Any]) -> None:
+    """Say so when ``config.json`` no longer matches the checkpoint's config: the checkpoint's is the one used."""
+    try:
+        recorded = read_json(path)
+    except FileNotFoundError:
+        return
+    except (OSError, RecordError) as err:
+        log.warning("%s; it is rewritten from the checkpoint's config", err)
+        return
+    ours, theirs = flatten(saved), flatten(recorded)
+    edited = sorted(
+        k for k in ours.keys() | theirs.keys() if not k.startswith("protocol") and ours.get(k) != theirs.get(k)
+    )
+    if edited:
+        log.warning("%s differs from the checkpoint's config at %s: a resumed run uses the checkpoint's config "
+                    "(config.json is rewritten to it)", path, ", ".join(edited[:10]))  # fmt: skip
+
+
+def finished_summary(run_dir: Path) -> dict[str, float] | None:
+    """A run whose status says ``finished``: its summary (nothing to do); ``None`` for any other run."""
+    if read_status(run_dir) != "finished":
+        return None
+    log.info("%s already finished: nothing to resume (its results are in summary.json; start a new run to "
+             "train again)", run_dir)  # fmt: skip
+    try:
+        return read_json(run_dir / "summary.json")
+    except (OSError, RecordError) as err:
+        raise RecordError(f"{run_dir} finished but its summary cannot be read ({err})") from None
 
 
 def last_checkpoint(recorder: Recorder) -> Path:
@@ -114,13 +238,18 @@ def last_checkpoint(recorder: Recorder) -> Path:
 
 
 def interrupt(
-    parts: Parts, state: LoopState, recorder: Recorder, stop: StopOnSignal, progress: EpochProgress | None
-) -> None:
-    """Write a resumable checkpoint where the run stands (inside an epoch: with its progress) and stop."""
+    parts: Parts, state: LoopState, recorder: Recorder, stop: StopOnSignal, progress: EpochProgress | None,
+    run_dir: str,
+) -> None:  # fmt: skip
+    """Write a resumable checkpoint where the run stands (inside an epoch: with its progress) and stop.
+
+    Every rank comes here at the same step and leaves the same way: they agree on the signal (the exit code
+    is 128 + it on each), rank 0 alone writes, and the message names the run folder, not the recorder's."""
+    signum = parts.dist.max(stop.signum or 0, parts.graph.user.device)
     if recorder.writes:
         save_resumable(last_checkpoint(recorder), parts, state, recorder.config, recorder.wandb_id, progress)
     where = f"inside epoch {progress.epoch}" if progress is not None else f"after epoch {state.epoch}"
-    raise RunInterrupted(stop.signum or 0, f"stopped {where} on a signal; continue with train.resume={recorder.dir}")
+    raise RunInterrupted(signum, f"stopped {where} on a signal; continue with train.resume={run_dir}")
 
 
 def setup_runtime(cfg: DictConfig) -> torch.device:
@@ -141,7 +270,8 @@ def save_id_maps_of(parts: Parts, run_dir: Path) -> None:
     """The data's raw ids beside the record, so recommendations can be reported in them."""
     train_part = parts.data.split.train
     if train_part.user_ids is not None and train_part.item_ids is not None:
-        save_id_maps(train_part, run_dir)
+        with naming_a_full_disk(run_dir / "user_ids.json"):
+            save_id_maps(train_part, run_dir)
 
 
 def baseline(parts: Parts) -> dict[str, float]:
@@ -168,7 +298,7 @@ def validate(
     monitor = str(cfg.train.monitor)
     if state.observe(val, monitor, parts.model) and cfg.train.save_checkpoint and recorder.writes:
         best = {"model": state.best_state, "epoch": state.epoch, monitor: state.best, "config": recorder.config}
-        atomic_save(best, recorder.dir / "checkpoints" / "best.pt")
+        save_file(best, recorder.dir / "checkpoints" / "best.pt")
     log.info(
         "epoch %d  loss %.4f  %s %.4f (best %.4f @ %d)  %.1fs",
         state.epoch, epoch_metrics.get("train/loss", float("nan")), monitor, val[monitor], state.best,
@@ -221,7 +351,8 @@ def export(parts: Parts, state: LoopState, recorder: Recorder, test_metrics: dic
     config = recorder.config or {}
     info = {"dataset": parts.data.name, "protocol": config.get("protocol"), "best_epoch": state.best_epoch,
             **test_metrics}  # fmt: skip
-    folder = export_run(parts.model, parts.graph, parts.data, recorder.dir, uses_cosine_of(parts), info)
+    with naming_a_full_disk(recorder.dir / "export"):
+        folder = export_run(parts.model, parts.graph, parts.data, recorder.dir, uses_cosine_of(parts), info)
     recorder.artifact(folder, f"{parts.data.name}-{type(parts.model).__name__}".lower())
 
 
@@ -252,8 +383,9 @@ def results_table(results: dict[str, float], ks: list[int]) -> str:
 def main(cfg: DictConfig) -> float:
     """Train; in a ``-m`` sweep, a failing job is recorded (``failed.json``) and the sweep goes on.
 
-    A run stopped by SIGTERM/SIGINT exits with 128 + the signal number after writing its checkpoint; one
-    stopped by a user error (:func:`is_user_error`) prints that error's message alone and exits with 1.
+    A run stopped by SIGTERM/SIGINT exits with 128 + the signal number after writing its checkpoint (every
+    rank of a torchrun run alike); one stopped by a user error (:func:`is_user_error`) prints that error's
+    message alone and exits with 1.
     """
     try:
         metrics = train(cfg)
@@ -267,13 +399,17 @@ def main(cfg: DictConfig) -> float:
                 raise SystemExit(1) from None  # past Hydra's report, which prints a traceback
             raise
         log.exception("job failed: %s", err)
-        save_failure(Path(cfg.paths.output_dir), err)
+        if not isinstance(err, RunFolderError):  # that folder is another run's: write nothing into it
+            save_failure(Path(cfg.paths.output_dir), err)
+            with suppress(OSError):
+                save_hydra_files(cfg, Path(cfg.paths.output_dir), resumed=False)  # the sweep report finds the job
         return float("nan")  # a sweeper (Optuna) counts the trial as failed
-    return metrics[str(cfg.optimized_metric)]
+    return float(metrics.get(str(cfg.optimized_metric), float("nan")))
 
 
 # What the project raises on purpose, with a message naming the culprit (a config key, a file, a folder).
-USER_ERRORS = (ValueError, TypeError, FileNotFoundError, IsADirectoryError, NotADirectoryError, RunFolderError)
+USER_ERRORS = (ValueError, TypeError, FileNotFoundError, IsADirectoryError, NotADirectoryError, RunFolderError,
+               DiskFullError)  # fmt: skip
 PACKAGE = Path(__file__).resolve().parent
 
 
