@@ -64,6 +64,18 @@ def top_right_singular_vectors(mat: Tensor, mat_t: Tensor, k: int, block: int = 
     return torch.cat([rows, rows.new_zeros(k - rows.shape[0], n)])  # k rows even when the basis is smaller
 
 
+def normalized_interactions(graph: BipartiteGraph, user_scale: Tensor, item_scale: Tensor) -> tuple[Tensor, Tensor]:
+    r""":math:`\tilde{R} = D_U^{-1/2} R D_I^{-1/2}` ``(U, I)`` and its transpose ``(I, U)``, sparse CSR, from the
+    degree scalings ``user_scale`` ``(U,)`` and ``item_scale`` ``(I,)``."""
+    r, r_t = graph.user_item_matrix, graph.item_user_matrix
+    scaled = []
+    for mat, rows, cols in ((r, user_scale, item_scale), (r_t, item_scale, user_scale)):
+        crow, col = mat.crow_indices(), mat.col_indices()
+        row = torch.repeat_interleave(torch.arange(mat.shape[0], device=crow.device), crow.diff())  # (nnz,)
+        scaled.append(sparse_csr(crow, col, rows[row] * cols[col], (mat.shape[0], mat.shape[1])))
+    return scaled[0], scaled[1]
+
+
 class GFCF(nn.Module):
     r"""GF-CF from `"How Powerful is Graph Convolution for Recommendation?"
     <https://arxiv.org/abs/2108.07567>`_ (Shen et al., CIKM 2021): a linear low-pass filter plus an ideal
@@ -131,14 +143,7 @@ class GFCF(nn.Module):
 
     def normalized(self, graph: BipartiteGraph) -> tuple[Tensor, Tensor]:
         r""":math:`\tilde{R}` ``(U, I)`` and :math:`\tilde{R}^\top` ``(I, U)``, sparse CSR."""
-        r, r_t = graph.user_item_matrix, graph.item_user_matrix
-        scaled = []
-        for mat, rows, cols in ((r, self.user_scale, self.item_scale), (r_t, self.item_scale, self.user_scale)):
-            crow, col = mat.crow_indices(), mat.col_indices()
-            row = torch.repeat_interleave(torch.arange(mat.shape[0], device=crow.device), crow.diff())  # (nnz,)
-            values = rows[row] * cols[col]
-            scaled.append(sparse_csr(crow, col, values, (mat.shape[0], mat.shape[1])))
-        return scaled[0], scaled[1]
+        return normalized_interactions(graph, self.user_scale, self.item_scale)
 
     @torch.no_grad()
     def score(self, users: Tensor) -> Tensor:
