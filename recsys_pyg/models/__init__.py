@@ -1,5 +1,6 @@
 """Recommender models: embedding models scored by a dot product; fit-only models (EASE, GF-CF) score directly."""
 
+from recsys_pyg.models.bspm import BSPM
 from recsys_pyg.models.chebycf import ChebyCF
 from recsys_pyg.models.ease import EASE
 from recsys_pyg.models.gfcf import GFCF
@@ -15,6 +16,7 @@ from recsys_pyg.models.simgcl import SimGCL
 from recsys_pyg.models.xsimgcl import XSimGCL
 
 __all__ = [
+    "BSPM",
     "ChebyCF",
     "EASE",
     "GFCF",
