@@ -1,5 +1,5 @@
 """BSPM: each ODE stage against the authors' functions stepped as torchdiffeq steps them, the whole score
-against a dense NumPy formula, and a run through train.py beating MostPop."""
+against a dense NumPy formula (that it learns: tests/test_combinations.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ import pytest
 import torch
 
 from recsys_pyg.models.bspm import BSPM, integrate
-from recsys_pyg.train import train
-from tests.helpers.configs import DATA
 from tests.helpers.graphs import random_graph
 
 
@@ -72,8 +70,3 @@ def test_bad_settings_are_refused():
         BSPM(3, 3, solver_s="dopri5")
     with pytest.raises(ValueError, match="T_s must be >= 0"):
         BSPM(3, 3, T_s=-1)
-
-
-def test_trains_through_train_and_beats_mostpop(cfg_factory):
-    results = train(cfg_factory("model=bspm", "model.eta=64", "model.steps=4", *DATA))
-    assert results["test/recall@20"] > 1.5 * results["mostpop/test/recall@20"]

@@ -10,8 +10,6 @@ import pytest
 import torch
 
 from recsys_pyg.models.chebycf import ChebyCF, chebyshev_coefficients, plateau
-from recsys_pyg.train import train
-from tests.helpers.configs import DATA
 from tests.helpers.graphs import random_graph
 
 
@@ -73,8 +71,3 @@ def test_scores_equal_the_dense_formula(alpha):
     assert np.allclose(got, expected, atol=2e-4), np.abs(got - expected).max()
     with pytest.raises(ValueError, match="eta must be"):
         ChebyCF(3, 3, eta=-1)
-
-
-def test_trains_through_train_and_beats_mostpop(cfg_factory):
-    results = train(cfg_factory("model=chebycf", "model.eta=64", "model.steps=4", *DATA))
-    assert results["test/recall@20"] > 1.5 * results["mostpop/test/recall@20"]
