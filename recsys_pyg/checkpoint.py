@@ -3,7 +3,8 @@
 A checkpoint holds tensors and plain containers only, so it loads with
 ``torch.load(weights_only=True)``: a crafted file cannot run code. ``last.pt`` is written
 atomically and the one before it is kept as ``last.prev.pt``, so a damaged latest checkpoint
-falls back to the previous one with a warning.
+falls back to the previous one with a warning. A write that fails (a full disk: ``DiskFullError``
+naming the file) leaves ``last.pt`` as it was.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from recsys_pyg.io import atomic_save
+from recsys_pyg.records.record import naming_a_full_disk
 from recsys_pyg.training.epoch import EpochProgress
 from recsys_pyg.training.parts import Parts
 from recsys_pyg.training.state import LoopState
@@ -69,10 +71,14 @@ def save_resumable(
 ) -> None:
     """Everything an exact resume needs, written atomically: weights, optimiser, scheduler, the loop
     state, every random generator, the run's config, its W&B id and, when the run stopped inside an
-    epoch, that epoch's progress. The previous checkpoint is kept as ``last.prev.pt``."""
+    epoch, that epoch's progress. The previous checkpoint is kept as ``last.prev.pt``.
+
+    The new file is written in full before ``last.pt`` is touched (the oldest copy is dropped first, so
+    the disk holds two at most): if the write fails, ``last.pt`` is still the last good checkpoint."""
+    prev, new = path.with_suffix(".prev.pt"), path.with_suffix(".new.pt")
     if path.exists():
-        os.replace(path, path.with_suffix(".prev.pt"))
-    atomic_save(
+        prev.unlink(missing_ok=True)
+    save_file(
         {
             "model": parts.model.state_dict(),
             "optimizer": parts.optimizer.state_dict() if parts.optimizer is not None else None,
@@ -83,8 +89,19 @@ def save_resumable(
             "wandb_id": wandb_id,
             "progress": progress.state_dict() if progress is not None else None,
         },
-        path,
+        new,
+        named=path,
     )
+    if path.exists():
+        os.replace(path, prev)
+    os.replace(new, path)
+
+
+def save_file(obj: Any, path: Path, named: Path | None = None) -> None:
+    """``torch.save`` atomically; a full disk is a ``DiskFullError`` naming ``named`` (default ``path``),
+    not torch's ``unexpected pos``."""
+    with naming_a_full_disk(named or path):
+        atomic_save(obj, path)
 
 
 def restore(parts: Parts, state: LoopState, ckpt: dict[str, Any]) -> EpochProgress | None:

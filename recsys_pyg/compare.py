@@ -1,8 +1,9 @@
 """``recsys-compare <sweep or runs dir>``: runs side by side from their local records, offline.
 
 Reads every run folder under the given directory (``config.json``, ``summary.json``,
-``metrics.jsonl``; failed jobs' ``failed.json``), finds the config keys that vary between
-runs, and writes:
+``metrics.jsonl``, ``status.json``; failed jobs' ``failed.json``), finds the config keys that vary
+between runs, and writes (a file that cannot be read is listed with its reason, never fatal; a run
+whose status says running while no process holds its folder is shown as dead):
 
 - a table, one row per run: the varied keys, validation and test metrics, epochs, time
   (printed as Markdown, saved as ``runs.csv`` and ``runs.md``);
@@ -23,6 +24,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from recsys_pyg.records.folder import lock_held
+from recsys_pyg.records.record import RecordError, read_json, read_metrics_file
 from recsys_pyg.utils import flatten
 
 IGNORED = (
@@ -41,47 +44,72 @@ IGNORED = (
 )
 
 
+RECORD_NAMES = ("config.json", "summary.json", "status.json", "failed.json", "metrics.jsonl")
+
+
 def load_runs(root: Path) -> list[dict[str, Any]]:
-    """Every run folder under ``root`` (one that holds ``config.json``), sorted by path."""
-    runs = []
-    for config_path in sorted(root.rglob("config.json")):
-        folder = config_path.parent
-        summary = folder / "summary.json"
-        failed = folder / "failed.json"
-        metrics = folder / "metrics.jsonl"
-        status = folder / "status.json"  # running | finished | failed | interrupted, with the error
-        recorded = json.loads(status.read_text()) if status.exists() else {}
-        error = json.loads(failed.read_text())["error"] if failed.exists() else recorded.get("error", "")
-        kind = "ok" if summary.exists() else ("failed" if failed.exists() else recorded.get("status", "unfinished"))
-        runs.append(
-            {
-                "run": str(folder.relative_to(root)) or ".",
-                "config": flatten(json.loads(config_path.read_text())),
-                "summary": json.loads(summary.read_text()) if summary.exists() else {},
-                "status": kind,
-                "error": error,
-                "history": [json.loads(x) for x in metrics.read_text().splitlines() if x.strip()]
-                if metrics.exists()
-                else [],
-            }
-        )
+    """Every run folder under ``root`` (one that holds a record file), sorted by path. A file that cannot be
+    read (a torn metrics line, a truncated summary, garbage in ``status.json``) is listed under the run's
+    ``problems`` with its reason; what can be read is still shown, and nothing aborts the comparison."""
+    folders = sorted({p.parent for name in RECORD_NAMES for p in root.rglob(name) if p.is_file()})
+    runs = [read_run(folder, root) for folder in folders]
     for run in runs:  # a fit-only model has no loss, sampler or optimiser: their defaults are not its settings
         if fit_only(run["config"].get("model._target_")):
             run["config"] = {k: v for k, v in run["config"].items() if not k.startswith(UNUSED_BY_FIT_ONLY)}
-    # jobs that failed before writing their config still leave failed.json
-    for failed_path in sorted(root.rglob("failed.json")):
-        if not (failed_path.parent / "config.json").exists():
-            runs.append(
-                {
-                    "run": str(failed_path.parent.relative_to(root)),
-                    "config": {},
-                    "summary": {},
-                    "status": "failed",
-                    "error": json.loads(failed_path.read_text())["error"],
-                    "history": [],
-                }
-            )
     return runs
+
+
+def read_run(folder: Path, root: Path) -> dict[str, Any]:
+    """One run's record as the tables use it: config (flattened), summary, status, error, history, problems."""
+    problems: list[str] = []
+
+    def read(name: str, default: Any) -> Any:
+        path = folder / name
+        if not path.exists():
+            return default
+        try:
+            return read_json(path)
+        except (OSError, RecordError) as err:
+            problems.append(f"{name}: {reason(err, path)}")
+            return default
+
+    config, summary, recorded = read("config.json", {}), read("summary.json", {}), read("status.json", {})
+    failed = read("failed.json", None)  # a sweep job that failed (maybe before it wrote its config)
+    history: list[dict[str, Any]] = []
+    try:
+        history, torn = read_metrics_file(folder / "metrics.jsonl")
+        if torn:
+            problems.append(f"metrics.jsonl: {reason(RecordError(torn), folder / 'metrics.jsonl')}")
+    except (OSError, RecordError) as err:
+        problems.append(f"metrics.jsonl: {reason(err, folder / 'metrics.jsonl')}")
+    status, error = run_status(folder, summary, recorded, failed)
+    return {"run": str(folder.relative_to(root)) or ".", "config": flatten(config), "summary": summary,
+            "status": status, "error": error, "history": history, "problems": problems}  # fmt: skip
+
+
+def reason(err: BaseException, path: Path) -> str:
+    """``err``'s message without the path it starts with (the table names the file already)."""
+    return str(err).removeprefix(f"{path}: ").removeprefix(f"{path}")
+
+
+def run_status(folder: Path, summary: dict[str, Any], recorded: dict[str, Any], failed: Any) -> tuple[str, str]:
+    """The run's status and error as the table shows them: ``ok``, ``failed``, ``interrupted (resumable)``,
+    ``running``, ``dead (not running; last status running)``, or ``unfinished``."""
+    said = recorded.get("status")
+    error = str(recorded.get("error") or "")
+    if isinstance(failed, dict):
+        return "failed", str(failed.get("error") or error or "failed.json")
+    if said == "failed":
+        return "failed", error
+    if said == "interrupted":
+        resumable = any((folder / "checkpoints" / n).is_file() for n in ("last.pt", "last.prev.pt"))
+        return ("interrupted (resumable)" if resumable else "interrupted (no checkpoint to resume)"), ""
+    if said == "running":
+        held = lock_held(folder)
+        return ("running", "") if held or held is None else ("dead (not running; last status running)", "")
+    if summary:
+        return "ok", ""
+    return "unfinished", ""
 
 
 UNUSED_BY_FIT_ONLY = ("loss.", "sampler.", "optimizer.", "scheduler.", "train.batch_size", "train.sample_batches")
@@ -164,10 +192,17 @@ def run_table(runs: list[dict[str, Any]], keys: list[str], metrics: list[str]) -
             s.get("best_epoch", ""),
             s.get("epochs", ""),
             round(s["time"], 1) if "time" in s else "",
-            r["status"] if not r["error"] else f"failed: {r['error']}",
+            status_text(r),
         ]
         rows.append(row)
     return header, rows
+
+
+def status_text(run: dict[str, Any]) -> str:
+    """The status column: ``failed: <error>``, ``interrupted (resumable)``, ..., then any unreadable file."""
+    text = f"failed: {run['error']}" if run["status"] == "failed" and run["error"] else run["status"]
+    problems = run.get("problems") or []
+    return text + "".join(f"; unreadable {p}" for p in problems)
 
 
 def group_table(runs: list[dict[str, Any]], keys: list[str], metrics: list[str]) -> tuple[list[str], list[list[Any]]]:
@@ -236,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.root} is not a folder")
     runs = load_runs(args.root)
     if not runs:
-        parser.error(f"no run folders (with config.json) under {args.root}")
+        parser.error(f"no run folders (with config.json, status.json or summary.json) under {args.root}")
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     keys = varied_keys(runs)
     out = args.out or args.root
@@ -247,10 +282,18 @@ def main(argv: list[str] | None = None) -> int:
     write_csv(out / "groups.csv", g_header, g_rows)
     (out / "runs.md").write_text(markdown(header, rows) + "\n")
     (out / "groups.md").write_text(markdown(g_header, g_rows) + "\n")
-    plot(runs, keys, metrics[0], out / "compare.png")
+    try:
+        plot(runs, keys, metrics[0], out / "compare.png")
+    except Exception as err:  # a value the plot cannot draw must not cost the tables
+        print(f"warning: compare.png not drawn ({type(err).__name__}: {err})", file=sys.stderr)
     print(markdown(header, rows))
     print()
     print(markdown(g_header, g_rows))
+    unreadable = [(r["run"], p) for r in runs for p in r["problems"]]
+    if unreadable:
+        print("\nunreadable files (shown with what could be read):")
+        for run, problem in unreadable:
+            print(f"  {run}/{problem}")
     print(f"\nwrote {out / 'runs.csv'}, runs.md, groups.csv, groups.md, compare.png")
     return 0
 

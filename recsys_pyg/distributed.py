@@ -17,7 +17,10 @@ the export and W&B. Backend: ``nccl`` when the run is on CUDA, ``gloo`` on the C
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -53,6 +56,14 @@ class Dist:
             dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         return tensor
 
+    def max(self, value: int, device: torch.device | str = "cpu") -> int:
+        """The largest ``value`` over ranks (every rank learns the signal that stopped the run)."""
+        if not self.active:
+            return value
+        t = torch.tensor([float(value)], device=device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return int(t.item())
+
     def any(self, flag: bool, device: torch.device | str = "cpu") -> bool:
         """Whether any rank says ``flag`` (a signal reached one of them: all stop at the same step)."""
         if not self.active:
@@ -74,9 +85,44 @@ def from_slurm() -> None:
     TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
 
 
-def init_distributed(device: torch.device) -> tuple[Dist, torch.device]:
+class PeerLostError(RuntimeError):
+    """A collective that did not complete: another rank is stopped, dead or hung (or left the group)."""
+
+
+# How backends report a peer gone or silent (gloo: "Timed out waiting ...", "Connection closed by peer").
+PEER_LOST = ("timed out", "timeout", "connection closed", "connection reset", "broken pipe", "socket")
+
+
+@contextmanager
+def peers_watched(where: Dist, timeout_s: float | None) -> Iterator[None]:
+    """Re-raise a collective's failure (a timeout, a peer gone) as :class:`PeerLostError` saying which rank saw
+    it and what to look at; every live rank then leaves through the same path (the record marks it failed)."""
+    try:
+        yield
+    except RuntimeError as err:
+        message = str(err)
+        if not where.active or isinstance(err, PeerLostError) or not any(p in message.lower() for p in PEER_LOST):
+            raise
+        limit = f"within train.dist_timeout_s={timeout_s:g}s " if timeout_s else ""
+        raise PeerLostError(
+            f"rank {where.rank} of {where.world}: a collective did not complete {limit}- another rank is stopped, "
+            f"dead or hung (see its log, train.rank<r>.log); the run stops ({message.splitlines()[0][:300]})"
+        ) from err
+
+
+def process_rank() -> int:
+    """This process's rank from torchrun's (or SLURM's) variables, before it joins the group: rank 0 takes the
+    run folder and writes the record, so it must know before anything can fail."""
+    from_slurm()
+    return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
+
+
+def init_distributed(device: torch.device, timeout_s: float | None = None) -> tuple[Dist, torch.device]:
     """Join the process group when launched by torchrun (``WORLD_SIZE`` > 1) or as a multi-task SLURM job;
-    returns this process's :class:`Dist` and its device (``cuda:<local rank>`` when the run is on CUDA)."""
+    returns this process's :class:`Dist` and its device (``cuda:<local rank>`` when the run is on CUDA).
+
+    ``timeout_s`` (``train.dist_timeout_s``) bounds every collective: a rank stopped or lost makes the others
+    fail after it (:func:`peers_watched`) instead of waiting in an all-reduce for torch's default 30 minutes."""
     from_slurm()
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
@@ -86,7 +132,8 @@ def init_distributed(device: torch.device) -> tuple[Dist, torch.device]:
         device = torch.device("cuda", local)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        timeout = {"timeout": timedelta(seconds=float(timeout_s))} if timeout_s else {}
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", **timeout)
     return Dist(dist.get_rank(), dist.get_world_size(), local), device
 
 

@@ -31,6 +31,9 @@ TINY = ["dataset.source.num_users=60", "dataset.source.num_items=80", "dataset.s
         ("seed=abc", ValueError, "seed must be an integer"),
         ("sampler.num_negatives=0", ValueError, "sampler.num_negatives must be a positive integer"),
         ("loss.l2_weight=-1", ValueError, "loss.l2_weight must be >= 0"),
+        ("loss.l2_weight=abc", TypeError, "loss.l2_weight must be a finite number >= 0, got 'abc'"),
+        ("optimizer.lr=abc", TypeError, "optimizer.lr must be a number, got 'abc'"),
+        ("optimizer.weight_decay=abc", TypeError, "optimizer.weight_decay must be a number, got 'abc'"),
         ("device=cuda:7", ValueError, "device=cuda:7 was asked for but CUDA is not available"),
         ("dataset.source.num_interactions=10", ValueError, "num_interactions=10 is impossible"),
     ],
@@ -62,3 +65,15 @@ def test_an_unknown_option_lists_the_valid_ones(cfg_factory):
     with pytest.raises(MissingConfigException) as err:
         cfg_factory("sampler=nope")
     assert all(name in str(err.value) for name in ("uniform", "shared", "in_batch"))
+
+
+def test_a_setup_failure_leaves_a_failed_status_and_the_composed_config(cfg_factory, tmp_path):
+    """A bad value found while building the parts (or checking the config) still leaves the record saying so."""
+    import json
+
+    for override, key in (("optimizer.lr=abc", "optimizer.lr"), ("train.epochs=abc", "train.epochs")):
+        with pytest.raises((TypeError, ValueError)):
+            train(cfg_factory(*TINY, override))
+        status = json.loads((tmp_path / "status.json").read_text())
+        assert status["status"] == "failed" and key in status["error"]
+        assert json.loads((tmp_path / "config.json").read_text())["train"]["batch_size"] > 0

@@ -53,6 +53,7 @@ def test_damaged_last_falls_back_to_the_previous_checkpoint(cfg_factory, tmp_pat
     last = tmp_path / "checkpoints" / "last.pt"
     assert (tmp_path / "checkpoints" / "last.prev.pt").exists()
     last.write_bytes(last.read_bytes()[:1000])  # a write cut short
+    (tmp_path / "status.json").write_text('{"status": "interrupted"}')  # killed before it finished: resumable
     with caplog.at_level(logging.WARNING):
         resumed = train(cfg_factory(f"train.resume={tmp_path}"))
     assert "resuming from the previous checkpoint" in caplog.text and str(last) in caplog.text

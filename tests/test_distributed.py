@@ -100,8 +100,11 @@ def test_a_signal_to_one_rank_stops_all_and_resume_gives_the_uninterrupted_resul
     out = run([*TORCHRUN, "-m", "recsys_pyg.train", *SMALL, *signalled], tmp_path,
               RECSYS_TEST_SIGNAL_AT="15", RECSYS_TEST_SIGNAL_RANK="1")  # fmt: skip
     assert out.returncode != 0
+    assert "silent recorder" not in out.stderr + out.stdout  # every rank leaves through the same path
+    assert out.stderr.count("exitcode  : 143") == 2, out.stderr[-3000:]  # 128 + SIGTERM on both ranks
     assert json.loads((folder / "status.json").read_text())["status"] == "interrupted"
     assert "stopped inside epoch 2" in (folder / "train.log").read_text()
+    assert "stopped inside epoch 2" in (folder / "train.rank1.log").read_text()
     out = run([*TORCHRUN, "-m", "recsys_pyg.train", f"train.resume={folder}"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     loss = [x["train/loss"] for x in lines(folder) if "train/loss" in x]
@@ -166,6 +169,44 @@ def test_what_cannot_run_under_torchrun_says_so(tmp_path, overrides, message):
     out = run([*TORCHRUN, "-m", "recsys_pyg.train", "debug=default", *overrides, f"hydra.run.dir={tmp_path}"], tmp_path)
     assert out.returncode != 0
     assert message in out.stderr + out.stdout
+    status = json.loads((tmp_path / "status.json").read_text())  # a setup failure is recorded too
+    assert status["status"] == "failed" and message in status["error"]
+
+
+@pytest.mark.slow
+def test_a_stopped_rank_makes_the_others_fail_after_the_timeout_and_the_record_says_so(tmp_path):
+    """kill -STOP on rank 1: rank 0 does not wait in its all-reduce for ever; it stops after
+    train.dist_timeout_s with an error naming the timeout, and marks the record failed."""
+    import signal
+    import time
+
+    folder = tmp_path / "run"
+    cmd = [*TORCHRUN, "-m", "recsys_pyg.train", *SMALL, "train.epochs=200", "train.dist_timeout_s=5",
+           f"hydra.run.dir={folder}"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
+    agent = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (folder / "metrics.jsonl").exists():
+        time.sleep(0.2)
+    rank1 = [p for p in children(agent.pid) if p != int((folder / ".run.lock").read_text().split()[1])]
+    assert len(rank1) == 1
+    os.kill(rank1[0], signal.SIGSTOP)
+    try:
+        _, err = agent.communicate(timeout=300)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(rank1[0], signal.SIGKILL)
+    assert agent.returncode != 0
+    status = json.loads((folder / "status.json").read_text())
+    assert status["status"] == "failed" and "train.dist_timeout_s=5s" in status["error"], status
+
+
+def children(pid: int) -> list[int]:
+    """The process ids of ``pid``'s children (Linux)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(x) for x in (task / "children").read_text().split()]
+    return found
 
 
 def test_a_multi_task_slurm_job_joins_like_torchrun_ranks(monkeypatch):

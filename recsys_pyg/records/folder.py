@@ -8,6 +8,9 @@ import shutil
 from pathlib import Path
 
 RECORD_FILES = ("config.json", "metrics.jsonl", "summary.json", "status.json", "failed.json", "checkpoints")
+# What ``overwrite`` removes besides the record: all a replaced run left that a reader could take for the new run's
+# (its export would be served, its W&B run synced, its id maps read).
+REPLACED_FILES = (*RECORD_FILES, "export", "wandb", "user_ids.json", "item_ids.json", ".status.reserve")
 
 
 class RunFolderError(RuntimeError):
@@ -19,7 +22,8 @@ class RunFolder:
 
     An OS lock (``flock`` on ``.run.lock``) is taken for the life of the run and released when
     the process ends, however it ends, so a killed run can be resumed at once. A fresh run refuses
-    a folder that holds another run's record unless ``overwrite`` (then that record is removed).
+    a folder that holds another run's record unless ``overwrite``: then that record, its export,
+    checkpoints and W&B files are removed before the new run writes anything.
 
     Args:
         path: the folder.
@@ -55,12 +59,35 @@ class RunFolder:
                 f"continue that run with train.resume={self.dir}, or replace it with train.overwrite=true"
             )
         if found and mode == "overwrite":
-            for name in found:
+            for name in REPLACED_FILES:
                 target = self.dir / name
-                shutil.rmtree(target) if target.is_dir() else target.unlink()
+                if target.is_dir() and not target.is_symlink():
+                    shutil.rmtree(target)
+                elif target.exists() or target.is_symlink():
+                    target.unlink()
 
     def close(self) -> None:
         """Release the folder (also done by the OS when the process ends)."""
         if not self._lock.closed:
             fcntl.flock(self._lock, fcntl.LOCK_UN)
             self._lock.close()
+
+
+def lock_held(folder: str | Path) -> bool | None:
+    """Whether a live process holds ``folder``'s run lock (``None``: the folder has no lock file).
+
+    A run's status says ``running`` until it ends; a process killed outright cannot change it, but the OS
+    releases its lock: a ``running`` status with no lock held is a dead run. A shared lock, taken for a
+    moment only, never blocks another reader.
+    """
+    try:
+        f = open(Path(folder) / ".run.lock", "rb")  # noqa: SIM115 - closed below
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return False

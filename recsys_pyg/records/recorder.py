@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -12,7 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from recsys_pyg.records.naming import protocol, run_name
-from recsys_pyg.records.record import RunRecord
+from recsys_pyg.records.record import DiskFullError, RunRecord
 from recsys_pyg.records.wandb_logger import WandbLogger
 from recsys_pyg.training.signals import RunInterrupted
 from recsys_pyg.utils import flatten
@@ -20,12 +21,19 @@ from recsys_pyg.utils import flatten
 if TYPE_CHECKING:
     from recsys_pyg.data import RecDataset
 
+log = logging.getLogger(__name__)
+
 INTERRUPTIONS = (RunInterrupted, KeyboardInterrupt)  # a stop asked for (a signal, Ctrl-C), not a failure
 
 
 def outcome(err: BaseException) -> str:
     """The status a run that raised ``err`` ends with: ``interrupted`` or ``failed``."""
     return "interrupted" if isinstance(err, INTERRUPTIONS) else "failed"
+
+
+def error_text(err: BaseException) -> str:
+    """``err`` as a status records it: ``<type>: <message>``; a full disk as ``no space left on device (<path>)``."""
+    return str(err) if isinstance(err, DiskFullError) else f"{type(err).__name__}: {err}"
 
 
 class Recorder:
@@ -60,20 +68,54 @@ class Recorder:
         return self.wandb.run_id if self.wandb is not None else None
 
     @contextmanager
-    def status_marked(self) -> Iterator[None]:
+    def status_marked(self, config: dict[str, Any] | None = None) -> Iterator[None]:
         """``status.json`` says ``running`` inside, then ``finished``, ``interrupted`` (:data:`INTERRUPTIONS`)
-        or ``failed`` (with the error); W&B is closed either way."""
+        or ``failed`` (with the error); W&B is closed either way. ``config`` (the composed config, before
+        the data gives its protocol) is written first, so a run that fails in its setup still has it."""
         if self.record is None:
-            yield
+            try:
+                yield
+            finally:
+                self.finish()
             return
-        self.record.status("running")
+        self.record.reserve()  # room for the last status, should the disk fill up
         try:
+            if config is not None:
+                self.record.write_config(config)
+            self.record.status("running")
             yield
         except BaseException as err:
-            self.record.status(outcome(err), error=f"{type(err).__name__}: {err}")
+            try:
+                self.record.status(outcome(err), error=error_text(err))
+            except Exception as status_err:  # the run's own error is the one to raise
+                log.error("could not write %s: %s", self.record.dir / "status.json", status_err)
             self.finish()
             raise
+        finally:
+            self.record.release()
         self.record.status("finished")
+
+    def open(self, cfg: DictConfig, data: RecDataset, resume_epoch: int | None = None,
+             wandb_id: str | None = None) -> Recorder:  # fmt: skip
+        """Complete the record once the data is loaded: ``config.json`` with its protocol (a resumed run,
+        ``resume_epoch`` set, first drops what it logged after its checkpoint) and W&B as ``cfg.logger``
+        says (continuing the run ``wandb_id``). A silent recorder stays silent."""
+        if self.record is None:
+            return self
+        config = OmegaConf.to_container(cfg, resolve=True)
+        config["protocol"] = protocol(cfg, data)  # type: ignore[index]
+        if resume_epoch is not None:
+            self.record.truncate(resume_epoch)  # drop what the interrupted run logged after its checkpoint
+        self.record.write_config(config)  # type: ignore[arg-type]
+        if cfg.logger is not None and cfg.logger.get("_target_"):
+            name, group = run_name(cfg)
+            logger_fn = instantiate(cfg.logger)
+            if group and not cfg.logger.get("group"):
+                logger_fn = partial(logger_fn, group=group)
+            if wandb_id:
+                logger_fn = partial(logger_fn, id=wandb_id, resume="allow")
+            self.wandb = logger_fn(config=flatten(config), dir=self.record.dir, name=name)  # type: ignore[arg-type]
+        return self
 
     def log(self, metrics: dict[str, float], step: int) -> None:
         if self.record is not None:
@@ -100,24 +142,6 @@ class Recorder:
 def open_recorder(
     cfg: DictConfig, data: RecDataset, resume_epoch: int | None = None, wandb_id: str | None = None
 ) -> Recorder:
-    """The run's record in ``cfg.paths.output_dir`` (config with its protocol) and W&B as ``cfg.logger`` says.
-
-    A resumed run (``resume_epoch`` set) drops what it logged after its checkpoint and continues
-    its W&B run ``wandb_id``.
-    """
-    config = OmegaConf.to_container(cfg, resolve=True)
-    config["protocol"] = protocol(cfg, data)  # type: ignore[index]
-    run_dir = Path(cfg.paths.output_dir)
-    record = RunRecord(run_dir, config=config)  # type: ignore[arg-type]
-    if resume_epoch is not None:
-        record.truncate(resume_epoch)  # drop what the interrupted run logged after its checkpoint
-    wandb: WandbLogger | None = None
-    if cfg.logger is not None and cfg.logger.get("_target_"):
-        name, group = run_name(cfg)
-        logger_fn = instantiate(cfg.logger)
-        if group and not cfg.logger.get("group"):
-            logger_fn = partial(logger_fn, group=group)
-        if wandb_id:
-            logger_fn = partial(logger_fn, id=wandb_id, resume="allow")
-        wandb = logger_fn(config=flatten(config), dir=run_dir, name=name)  # type: ignore[arg-type]
-    return Recorder(record, wandb)
+    """The run's record in ``cfg.paths.output_dir`` (config with its protocol) and W&B as ``cfg.logger`` says
+    (:meth:`Recorder.open`)."""
+    return Recorder(RunRecord(Path(cfg.paths.output_dir))).open(cfg, data, resume_epoch, wandb_id)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
@@ -19,15 +21,23 @@ class RunInterrupted(Exception):
         self.signum, self.exit_code = signum, 128 + signum
 
 
+def _already_stopping(signum: int, frame: FrameType | None) -> None:
+    log.info("%s received: the run is already stopping with a resumable checkpoint", signal.Signals(signum).name)
+
+
 class StopOnSignal:
     """While active, SIGTERM and SIGINT set a flag the training loop reads after every step
     (``stop()`` is True), instead of killing the process mid-write; a second SIGINT interrupts
-    at once. Handlers are installed only in the main thread and restored on exit."""
+    at once. Handlers are installed only in the main thread and restored on exit.
+
+    Inside :meth:`finishing` (the final test and export, which nothing stops halfway) a signal is noted and
+    the run completes: the log says so, the status says ``finished`` and the exit code is 0, all three alike."""
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.phase: str | None = None  # set while the run finishes: a signal no longer stops it
         self._previous: dict[int, Any] = {}
 
     def __call__(self) -> bool:
@@ -37,8 +47,29 @@ class StopOnSignal:
         if self.signum is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.signum = signum
+        if self.phase is not None:
+            log.warning("%s received during %s: finishing it first (a few seconds); the run then ends complete",
+                        signal.Signals(signum).name, self.phase)  # fmt: skip
+            return
         log.warning("%s received: stopping after the current step with a resumable checkpoint",
                     signal.Signals(signum).name)  # fmt: skip
+
+    @contextmanager
+    def finishing(self, phase: str) -> Iterator[None]:
+        """The run's last ``phase`` (its final test and export): a signal that arrived in the last epoch, or
+        arrives now, lets it complete, and the log says so."""
+        if self.signum is not None:
+            log.warning("%s came in the run's last epoch: the run finishes (%s) rather than stopping",
+                        signal.Signals(self.signum).name, phase)  # fmt: skip
+        self.phase = phase
+        try:
+            yield
+        finally:
+            self.phase = None
+        if self.signum is not None:
+            log.warning(
+                "the run finished despite %s: it is complete, nothing to resume", signal.Signals(self.signum).name
+            )
 
     def __enter__(self) -> StopOnSignal:
         if threading.current_thread() is threading.main_thread():
@@ -46,6 +77,9 @@ class StopOnSignal:
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        stopping = exc_type is not None and issubclass(exc_type, RunInterrupted)
         for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+            # A run already stopping on a signal leaves with its own exit code (128 + it): a second SIGTERM (torchrun's
+            # agent stopping the other ranks once one has left) must not kill it on the way out.
+            signal.signal(sig, _already_stopping if stopping and sig == signal.SIGTERM else handler)

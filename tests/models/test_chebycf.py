@@ -1,5 +1,5 @@
-"""ChebyCF: its coefficients against the authors' code, its scores against a dense NumPy formula, and a run
-through train.py beating MostPop."""
+"""ChebyCF: its coefficients against the authors' code, its scores against a dense NumPy formula (that it
+learns: tests/test_combinations.py)."""
 
 from __future__ import annotations
 
