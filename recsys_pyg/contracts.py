@@ -36,7 +36,8 @@ class Model(Protocol):
         """Embeddings ``(len(users), d)`` and ``(len(items), d)``; every user's / item's when ``None``.
 
         Training calls it once per step with the batch's users ``(B,)`` and every item it scores
-        ``(B + B*k,)`` or ``(B + S,)`` (plus ``B*h`` hard negatives); evaluation calls it with
+        ``(B + B*k,)`` or ``(B + S,)`` (plus ``B*h`` hard negatives), the ``B`` positives first, in the
+        users' order (``items[b]`` is row ``b``'s positive: SimpleX leaves it out of the user's history); evaluation calls it with
         neither (in ``model.eval()`` mode, under ``torch.no_grad``) and scores ``U_emb @ I_emb.T``.
         """
         ...

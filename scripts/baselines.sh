@@ -20,7 +20,7 @@ for arg in "$@"; do
 done
 declare -A MODELS=(
   [itemknn]="model=itemknn" [ease]="model=ease" [gfcf]="model=gfcf"
-  [mf_bpr]="mf_bpr" [simplex]="simplex" [lightgcn_bpr]="lightgcn_bpr" [lightgcn_softmax]="lightgcn_softmax"
+  [mf_bpr]="mf_bpr" [simplex]="mf_ccl" [lightgcn_bpr]="lightgcn_bpr" [lightgcn_softmax]="lightgcn_softmax"
   [simgcl]="simgcl" [xsimgcl]="xsimgcl" [directau]="directau"
 )
 ORDER="itemknn ease gfcf mf_bpr simplex lightgcn_bpr lightgcn_softmax simgcl xsimgcl directau"

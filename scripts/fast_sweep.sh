@@ -21,7 +21,7 @@ export OMP_NUM_THREADS=1
   "$PY" -m recsys_pyg.train -m experiment=lightgcn_softmax train.batch_size=8192 optimizer.lr=5e-3,1e-2 "${common[@]}"
 ) &
 (  # MF with SimpleX's CCL (1000 shared negatives), and MF + sampled softmax
-  "$PY" -m recsys_pyg.train -m experiment=simplex optimizer.lr=1e-3,5e-3 "${common[@]}"
+  "$PY" -m recsys_pyg.train -m experiment=mf_ccl optimizer.lr=1e-3,5e-3 "${common[@]}"
   "$PY" -m recsys_pyg.train -m model=mf loss=softmax sampler=shared optimizer.lr=5e-3,1e-2 "${common[@]}"
 ) &
 wait

@@ -13,6 +13,7 @@ from recsys_pyg.models.ngcf_conv import NGCFConv
 from recsys_pyg.models.pinsage import PinSAGE
 from recsys_pyg.models.pinsage_conv import PinSAGEConv
 from recsys_pyg.models.simgcl import SimGCL
+from recsys_pyg.models.simplex import SimpleX
 from recsys_pyg.models.xsimgcl import XSimGCL
 
 __all__ = [
@@ -29,5 +30,6 @@ __all__ = [
     "PinSAGE",
     "PinSAGEConv",
     "SimGCL",
+    "SimpleX",
     "XSimGCL",
 ]
