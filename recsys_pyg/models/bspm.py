@@ -17,6 +17,7 @@ from recsys_pyg.models.gfcf import (
     history_entries,
     inv_sqrt_degree,
     normalized_interactions,
+    project_history,
     top_right_singular_vectors,
 )
 from recsys_pyg.utils import positive_int
@@ -154,7 +155,16 @@ class BSPM(nn.Module):
         r = torch.zeros(self.num_items, users.numel(), device=self.vt.device)  # (I, C): r_u^T
         r[col, row] = 1.0
         blurred = integrate(r, lambda x: self._blur(x) - x, *self.stages["b"])
-        ideal = integrate(r, lambda x: self._ideal(x) - x, *self.stages["idl"]) if self.eta else torch.zeros_like(r)
+        if not self.eta:
+            ideal = torch.zeros_like(r)
+        elif self.stages["idl"][1:] == (1, "euler"):  # one Euler step of size T: r + T (P r - r), P r from r's entries
+            t_idl = self.stages["idl"][0]
+            scale = self.item_scale
+            sqrt_degree = torch.where(scale > 0, scale.reciprocal(), torch.zeros_like(scale))
+            projected = self.vt.T @ project_history(self.vt, row, col, self.item_scale[col], users.numel())
+            ideal = (1 - t_idl) * r + t_idl * projected * sqrt_degree[:, None]
+        else:
+            ideal = integrate(r, lambda x: self._ideal(x) - x, *self.stages["idl"])
         start = blurred + self.idl_beta * ideal if self.final_sharpening else blurred
         out = integrate(start, lambda x: -self._blur(x), *self.stages["s"]) if self.stages["s"][0] > 0 else start
         if not self.final_sharpening:

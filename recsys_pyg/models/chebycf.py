@@ -17,6 +17,7 @@ from recsys_pyg.models.gfcf import (
     history_entries,
     inv_sqrt_degree,
     normalized_interactions,
+    project_history,
     top_right_singular_vectors,
 )
 from recsys_pyg.utils import positive_int
@@ -151,7 +152,7 @@ class ChebyCF(nn.Module):
         for k in range(2, self.order + 1):
             prev, cur = cur, 2 * self._laplacian(cur) - prev
             out += self.coeffs[k] * cur
-        if self.eta:
-            out += self.alpha * (self.vt.T @ (self.vt @ s))
+        if self.eta:  # V^T s from the history's entries: one (I, eta) x (eta, C) product, not two
+            out += self.alpha * (self.vt.T @ project_history(self.vt, row, col, self.pre[col], users.numel()))
         post = torch.where(self.pre > 0, self.pre.reciprocal(), torch.zeros_like(self.pre))  # D_I^{beta}
         return (out * post[:, None]).T  # (C, I)

@@ -29,6 +29,15 @@ def history_entries(graph: BipartiteGraph, users: Tensor) -> tuple[Tensor, Tenso
     return row, csr.indices[torch.repeat_interleave(start, count) + offset]
 
 
+def project_history(vt: Tensor, row: Tensor, col: Tensor, weight: Tensor, num_users: int) -> Tensor:
+    """``vt @ h`` for the sparse history columns ``h`` ``(I, C)`` given as entries (``row``: position in the
+    chunk, ``col``: item, ``weight``: the entry's value): ``(k, C)`` from the history's entries alone, without
+    the ``k x I x C`` dense product (the ideal low-pass terms' first factor)."""
+    out = vt.new_zeros(vt.shape[0], num_users)
+    out.index_add_(1, row, vt[:, col] * weight[None, :])
+    return out
+
+
 def inv_sqrt_degree(degree: Tensor) -> Tensor:
     """:math:`d^{-1/2}`, 0 where the degree is 0 (as the official code's ``d_inv[isinf] = 0``)."""
     degree = degree.float()
@@ -160,5 +169,6 @@ class GFCF(nn.Module):
         scores = graph.item_user_matrix @ through_users * self.item_scale[:, None]  # (I, C)
         if self.alpha:  # ideal low-pass filter, D_I^{1/2} V V^T D_I^{-1/2} r_u^T
             sqrt_degree = torch.where(self.item_scale > 0, self.item_scale.reciprocal(), 0.0)  # D_I^{1/2}
-            scores += self.alpha * (self.vt.T @ (self.vt @ h)) * sqrt_degree[:, None]
+            factors = project_history(self.vt, row, col, self.item_scale[col], users.numel())  # (k, C): V^T h
+            scores += self.alpha * (self.vt.T @ factors) * sqrt_degree[:, None]
         return scores.T  # (C, I)
