@@ -29,11 +29,11 @@ install: $(STAMP) ## Create the environment and install the package (editable) w
 train: $(STAMP) ## Train LightGCN on the embedded synthetic dataset and print test metrics vs MostPop
 	$(PY) -m recsys_pyg.train experiment=lightgcn_synthetic $(ARGS)
 
-test: $(STAMP) ## Run the default test suite (slow tests excluded)
-	$(PY) -m pytest -q $(ARGS)
+test: $(STAMP) ## Run the default test suite (slow tests excluded), on every core (pytest-xdist)
+	$(PY) -m pytest -q -n auto $(ARGS)
 
 test-all: $(STAMP) ## Run every test, slow ones included
-	$(PY) -m pytest -q -m "slow or not slow" $(ARGS)
+	$(PY) -m pytest -q -n auto -m "slow or not slow" $(ARGS)
 
 lint: $(STAMP) ## Ruff
 	$(PY) -m ruff check recsys_pyg tests scripts

@@ -37,8 +37,9 @@ class Model(Protocol):
 
         Training calls it once per step with the batch's users ``(B,)`` and every item it scores
         ``(B + B*k,)`` or ``(B + S,)`` (plus ``B*h`` hard negatives), the ``B`` positives first, in the
-        users' order (``items[b]`` is row ``b``'s positive: SimpleX leaves it out of the user's history); evaluation calls it with
-        neither (in ``model.eval()`` mode, under ``torch.no_grad``) and scores ``U_emb @ I_emb.T``.
+        users' order (``items[b]`` is row ``b``'s positive: SimpleX leaves it out of the user's history);
+        evaluation calls it with neither (in ``model.eval()`` mode, under ``torch.no_grad``) and scores
+        ``U_emb @ I_emb.T``.
         """
         ...
 

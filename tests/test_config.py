@@ -12,6 +12,7 @@ from recsys_pyg.data import RecDataset
 from recsys_pyg.losses import build_loss
 from recsys_pyg.train import train
 from recsys_pyg.training import check_config
+from recsys_pyg.training.schedules import step_schedule
 from recsys_pyg.utils import flatten
 from tests.helpers.configs import CONF
 
@@ -48,7 +49,7 @@ def test_every_group_option_composes_and_instantiates(cfg_factory, group, option
         return
     optimizer = instantiate(cfg.optimizer)(params=model.parameters())
     if cfg.get("scheduler"):
-        instantiate(cfg.scheduler)(optimizer=optimizer).step()
+        step_schedule(instantiate(cfg.scheduler)(optimizer=optimizer), {"val/recall@20": 0.1}, "val/recall@20", 0.0)
     instantiate(cfg.eval)
     assert build_loss(cfg.loss).l2_weight == cfg.loss.get("l2_weight", 0.0)
     if group == "logger" and option == "none":

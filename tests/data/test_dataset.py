@@ -88,7 +88,9 @@ def test_real_ml100k_through_the_config(cfg_factory, tmp_path, threshold, expect
 
 
 @pytest.mark.skipif(not ML100K.exists(), reason="the real ML-100K is not beside the project")
-@pytest.mark.parametrize("model", ["lightgcn", "ngcf", "pinsage"])
+# NGCF and PinSAGE take minutes here: the slow suite (each learning on synthetic data: tests/test_combinations.py)
+@pytest.mark.parametrize("model", ["lightgcn", pytest.param("ngcf", marks=pytest.mark.slow),
+                                   pytest.param("pinsage", marks=pytest.mark.slow)])  # fmt: skip
 def test_graph_models_beat_mostpop_on_real_ml100k(cfg_factory, tmp_path, model):
     cfg = cfg_factory(
         f"model={model}",

@@ -88,6 +88,8 @@ def test_training_step_never_syncs(cfg_factory, tmp_path, loss):
     assert syncs_in_steps(*setup(cfg_factory, tmp_path, "model=lightgcn", f"loss={loss}", "sampler=shared")) == []
 
 
+# slow: that they learn is tests/test_combinations.py's claim (one training per piece)
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "overrides",
     [["loss=ccl", "sampler=shared", "sampler.num_negatives=100"], ["loss=directau"]],

@@ -172,6 +172,8 @@ def test_ngcf_rejects_bad_arguments_and_repr():
 
 # NGCF learns faster per epoch than MF/LightGCN at SMALL's lr: 10 epochs at 0.01 land near 2x MostPop. One
 # thread: on a shared 2-core machine, two spinning torch threads ran the same job 5-7x slower.
+# slow: that it learns is tests/test_combinations.py's claim (one training per piece)
+@pytest.mark.slow
 def test_ngcf_training_beats_mostpop(cfg_factory):
     results = train(cfg_factory("model=ngcf", *NGCF_SMALL))
     assert results["val/recall@20"] > 1.4 * results["mostpop/val/recall@20"]

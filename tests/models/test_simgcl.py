@@ -106,6 +106,8 @@ def test_training_step_never_syncs(cfg_factory, tmp_path):
     assert syncs_in_steps(*setup(cfg_factory, tmp_path, "model=simgcl")) == []
 
 
+# slow: that it learns is tests/test_combinations.py's claim (one training per piece)
+@pytest.mark.slow
 def test_trains_through_train_and_beats_mostpop(cfg_factory):
     # On this dense, popularity-driven toy set the paper's lambda = 0.5 spreads the embeddings past what ranking
     # allows (recall 0.20 < MostPop's 0.26, also at batch 128 or 100 epochs); a small lambda keeps the term in

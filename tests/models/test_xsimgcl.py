@@ -76,6 +76,8 @@ def test_training_step_never_syncs(cfg_factory, tmp_path):
     assert syncs_in_steps(*setup(cfg_factory, tmp_path, "model=xsimgcl")) == []
 
 
+# slow: that it learns is tests/test_combinations.py's claim (one training per piece)
+@pytest.mark.slow
 def test_trains_through_train_and_beats_mostpop(cfg_factory):
     # The paper's lambda = 0.2 barely beats MostPop on this dense toy set at batch 1024 (1.03-1.10x; 2.0x at
     # batch 256); lambda = 0.05 gives 2.1x (see the SimGCL test).

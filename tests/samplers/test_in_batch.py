@@ -51,7 +51,11 @@ def test_a_sampler_without_the_declaration_is_refused(cfg_factory, monkeypatch):
         train(cfg_factory("debug=default", "sampler=in_batch"))
 
 
-@pytest.mark.parametrize("loss", [["loss=softmax", "loss.temperature=0.2"], ["loss=bpr"]], ids=["softmax", "bpr"])
+# softmax: slow (sampler=in_batch with softmax learns in tests/test_combinations.py)
+SLOW_SOFTMAX = pytest.param(["loss=softmax", "loss.temperature=0.2"], marks=pytest.mark.slow)
+
+
+@pytest.mark.parametrize("loss", [SLOW_SOFTMAX, ["loss=bpr"]], ids=["softmax", "bpr"])
 def test_in_batch_training_beats_mostpop(cfg_factory, loss):
     # in-batch negatives are drawn by popularity, as the batch is: they teach less per step than uniform
     # ones (here ~1.5x MostPop at temperature 0.2 against ~1.25x at 0.1), so batches are small

@@ -21,7 +21,8 @@ def fake_run(folder: Path, status: str, recall: float, selection: str = "test") 
                                                       "mostpop/test/recall@20": 0.04}))  # fmt: skip
     (folder / "metrics.jsonl").write_text('{"epoch": 1}\n')
     (folder / ".hydra").mkdir()
-    (folder / ".hydra" / "overrides.yaml").write_text("- experiment=paper_protocol\n- model=chebycf\n- hydra.run.dir=x\n")
+    overrides = "- experiment=paper_protocol\n- model=chebycf\n- hydra.run.dir=x\n"
+    (folder / ".hydra" / "overrides.yaml").write_text(overrides)
 
 
 def test_table_of_finished_runs_with_published_numbers_and_copies(tmp_path):

@@ -24,8 +24,8 @@ def test_warmup_cosine_by_epochs_follows_its_formula():
         sched.step()
         lrs.append(opt.param_groups[0]["lr"])
     # epoch e uses progress e / 10: warm-up over the first 2 epochs, then cosine down to 0 at 10
-    expected = [2.0 * (0.1 + 0.9 * (e / 10) / 0.2) if e < 2 else 2.0 * 0.5 * (1 + math.cos(math.pi * (e / 10 - 0.2) / 0.8))
-                for e in range(11)]  # fmt: skip
+    warm = [2.0 * (0.1 + 0.9 * (e / 10) / 0.2) for e in range(2)]
+    expected = warm + [2.0 * 0.5 * (1 + math.cos(math.pi * (e / 10 - 0.2) / 0.8)) for e in range(2, 11)]
     assert lrs == pytest.approx(expected)
     assert lrs[2] == pytest.approx(2.0) and lrs[-1] == pytest.approx(0.0, abs=1e-12)
 
