@@ -1,7 +1,7 @@
 """Speed and memory benchmark: training and full-ranking evaluation, ours beside naive references.
 
     python scripts/bench.py                    # Gowalla-sized synthetic data (~30k x 41k, ~810k train edges)
-    python scripts/bench.py --size tiny        # seconds; what the slow test runs
+    python scripts/bench.py --size tiny        # a few minutes (31 rows, one process each); what the slow test runs
     python scripts/bench.py --scaling          # + epoch time at 1e5, 1e6, 1e7 edges (LightGCN, sampled, PinSAGE)
 
 Every row runs in its own process on the same cached dataset, so each peak RSS is that row's
