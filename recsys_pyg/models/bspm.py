@@ -12,14 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from recsys_pyg.data.graph import BipartiteGraph
-from recsys_pyg.models.common import check_graph
-from recsys_pyg.models.gfcf import (
-    history_entries,
-    inv_sqrt_degree,
-    normalized_interactions,
-    project_history,
-    top_right_singular_vectors,
-)
+from recsys_pyg.models.gfcf import fit_filter, history_entries, item_graph, project_history
 from recsys_pyg.utils import positive_int
 
 SOLVERS = ("euler", "rk4")
@@ -125,20 +118,12 @@ class BSPM(nn.Module):
     @torch.no_grad()
     def fit(self, graph: BipartiteGraph) -> None:
         """The degree scalings and, with the ideal term, the top-``eta`` right singular vectors of R~."""
-        check_graph(self, graph)
-        self.graph = graph
-        self.user_scale.copy_(inv_sqrt_degree(graph.user_degree))
-        self.item_scale.copy_(inv_sqrt_degree(graph.item_degree))
-        if self.eta:
-            norm, norm_t = normalized_interactions(graph, self.user_scale, self.item_scale)
-            self.vt.copy_(top_right_singular_vectors(norm, norm_t, self.eta, self.block, self.steps))
+        fit_filter(self, graph, self.eta)
 
     def _blur(self, x: Tensor) -> Tensor:
-        r""":math:`\tilde{P}` applied to columns ``x`` ``(I, C)``: :math:`D_I^{-1/2} R^\top D_U^{-1} R D_I^{-1/2} x`."""
-        graph = self.graph
-        assert graph is not None
-        through = graph.user_item_matrix @ (x * self.item_scale[:, None]) * self.user_scale[:, None].pow(2)
-        return (graph.item_user_matrix @ through) * self.item_scale[:, None]
+        r""":math:`\tilde{P} = \tilde{R}^\top \tilde{R}` applied to columns ``x`` ``(I, C)``."""
+        assert self.graph is not None
+        return item_graph(self.graph, x, self.user_scale, self.item_scale)
 
     def _ideal(self, x: Tensor) -> Tensor:
         r""":math:`P_\eta` applied to columns: :math:`D_I^{1/2} V V^\top D_I^{-1/2} x` (the official code's

@@ -12,14 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from recsys_pyg.data.graph import BipartiteGraph
-from recsys_pyg.models.common import check_graph
-from recsys_pyg.models.gfcf import (
-    history_entries,
-    inv_sqrt_degree,
-    normalized_interactions,
-    project_history,
-    top_right_singular_vectors,
-)
+from recsys_pyg.models.gfcf import fit_filter, history_entries, item_graph, project_history
 from recsys_pyg.utils import positive_int
 
 
@@ -122,22 +115,14 @@ class ChebyCF(nn.Module):
     @torch.no_grad()
     def fit(self, graph: BipartiteGraph) -> None:
         """The degree scalings and, with the ideal term, the top-``eta`` right singular vectors of R~."""
-        check_graph(self, graph)
-        self.graph = graph
-        self.user_scale.copy_(inv_sqrt_degree(graph.user_degree))
-        self.item_scale.copy_(inv_sqrt_degree(graph.item_degree))
+        fit_filter(self, graph, self.eta)
         degree = graph.item_degree.float()
         self.pre.copy_(torch.where(degree > 0, degree.clamp_min(1).pow(-self.beta), torch.zeros_like(degree)))
-        if self.eta:
-            norm, norm_t = normalized_interactions(graph, self.user_scale, self.item_scale)
-            self.vt.copy_(top_right_singular_vectors(norm, norm_t, self.eta, self.block, self.steps))
 
     def _laplacian(self, x: Tensor) -> Tensor:
-        r""":math:`\tilde{L} x = x - 2 D_I^{-1/2} R^\top D_U^{-1} R D_I^{-1/2} x` for ``x`` ``(I, C)``."""
-        graph = self.graph
-        assert graph is not None
-        through = graph.user_item_matrix @ (x * self.item_scale[:, None]) * self.user_scale[:, None].pow(2)  # (U, C)
-        return x - 2 * (graph.item_user_matrix @ through) * self.item_scale[:, None]
+        r""":math:`\tilde{L} x = x - 2 \tilde{R}^\top \tilde{R} x` for ``x`` ``(I, C)``."""
+        assert self.graph is not None
+        return x - 2 * item_graph(self.graph, x, self.user_scale, self.item_scale)
 
     @torch.no_grad()
     def score(self, users: Tensor) -> Tensor:

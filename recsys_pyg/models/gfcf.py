@@ -85,6 +85,26 @@ def normalized_interactions(graph: BipartiteGraph, user_scale: Tensor, item_scal
     return scaled[0], scaled[1]
 
 
+def fit_filter(model: nn.Module, graph: BipartiteGraph, k: int) -> None:
+    """What every graph filter here fits: the graph, the degree scalings :math:`D_U^{-1/2}`, :math:`D_I^{-1/2}`
+    into ``model.user_scale`` / ``model.item_scale`` and, when ``k > 0``, the top-``k`` right singular vectors
+    of :math:`\tilde{R}` into ``model.vt`` (block Krylov with ``model.block`` x ``model.steps`` columns)."""
+    check_graph(model, graph)
+    model.graph = graph
+    model.user_scale.copy_(inv_sqrt_degree(graph.user_degree))
+    model.item_scale.copy_(inv_sqrt_degree(graph.item_degree))
+    if k:
+        norm, norm_t = normalized_interactions(graph, model.user_scale, model.item_scale)
+        model.vt.copy_(top_right_singular_vectors(norm, norm_t, k, model.block, model.steps))
+
+
+def item_graph(graph: BipartiteGraph, x: Tensor, user_scale: Tensor, item_scale: Tensor) -> Tensor:
+    r""":math:`\tilde{R}^\top \tilde{R} x = D_I^{-1/2} R^\top D_U^{-1} R D_I^{-1/2} x` for columns ``x`` ``(I, C)``:
+    two sparse-dense products."""
+    through = graph.user_item_matrix @ (x * item_scale[:, None]) * user_scale[:, None].pow(2)  # (U, C)
+    return (graph.item_user_matrix @ through) * item_scale[:, None]
+
+
 class GFCF(nn.Module):
     r"""GF-CF from `"How Powerful is Graph Convolution for Recommendation?"
     <https://arxiv.org/abs/2108.07567>`_ (Shen et al., CIKM 2021): a linear low-pass filter plus an ideal
@@ -143,12 +163,7 @@ class GFCF(nn.Module):
     @torch.no_grad()
     def fit(self, graph: BipartiteGraph) -> None:
         """The degree scalings and the top-``k`` right singular vectors of :math:`\\tilde{R}`."""
-        check_graph(self, graph)
-        self.graph = graph
-        self.user_scale.copy_(inv_sqrt_degree(graph.user_degree))
-        self.item_scale.copy_(inv_sqrt_degree(graph.item_degree))
-        norm, norm_t = self.normalized(graph)
-        self.vt.copy_(top_right_singular_vectors(norm, norm_t, self.k, self.block, self.steps))
+        fit_filter(self, graph, self.k)
 
     def normalized(self, graph: BipartiteGraph) -> tuple[Tensor, Tensor]:
         r""":math:`\tilde{R}` ``(U, I)`` and :math:`\tilde{R}^\top` ``(I, U)``, sparse CSR."""
