@@ -60,9 +60,21 @@ def command(run: Path) -> str:
     return "python -m recsys_pyg.train " + " ".join(quoted)
 
 
+def finished(run: Path) -> bool:
+    """Whether the run's ``status.json`` says ``finished`` (an unreadable one raises, naming the file)."""
+    return (run / "status.json").exists() and read_json(run / "status.json").get("status") == "finished"
+
+
+def readable_and_finished(run: Path) -> bool:
+    """:func:`finished`, False for an unreadable status (the table then names the file)."""
+    try:
+        return finished(run)
+    except ValueError:
+        return False
+
+
 def row(run: Path) -> dict[str, Any] | None:
-    status = read_json(run / "status.json") if (run / "status.json").exists() else {}
-    if status.get("status") != "finished":
+    if not finished(run):
         return None
     config, summary = read_json(run / "config.json"), read_json(run / "summary.json")
     protocol = config.get("protocol", {})
@@ -129,11 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     runs = sorted({p.parent for root in args.runs for p in root.rglob("summary.json")})
     if args.copy is not None:  # finished runs only: a failed one's record is no result
-        finished = [
-            run for run in runs if (run / "status.json").exists() and '"finished"' in (run / "status.json").read_text()
-        ]
-        skipped_early = [run for run in runs if run not in finished]
-        runs = [copy_records(run, args.copy) for run in finished] + skipped_early
+        runs = [copy_records(run, args.copy) if readable_and_finished(run) else run for run in runs]
     rows, skipped = [], []
     for run in runs:
         try:

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from recsys_pyg.data.graph import BipartiteGraph
-from recsys_pyg.models.gfcf import fit_filter, history_entries, item_graph, project_history
+from recsys_pyg.models.gfcf import filter_buffers, fit_filter, history_entries, item_graph, project_history
 from recsys_pyg.utils import positive_int
 
 SOLVERS = ("euler", "rk4")
@@ -102,10 +102,7 @@ class BSPM(nn.Module):
         self.idl_beta, self.final_sharpening = float(idl_beta), bool(final_sharpening)
         self.eta = min(int(eta), num_users, num_items) if idl_beta > 0 else 0
         self.block, self.steps = positive_int("block", block), positive_int("steps", steps)
-        self.register_buffer("vt", torch.zeros(self.eta, num_items))  # (eta, I)
-        self.register_buffer("user_scale", torch.zeros(num_users))  # (U,): D_U^{-1/2}
-        self.register_buffer("item_scale", torch.zeros(num_items))  # (I,): D_I^{-1/2}
-        self.graph: BipartiteGraph | None = None
+        filter_buffers(self, self.eta, num_users, num_items)
 
     def reset_parameters(self) -> None:
         for buffer in (self.vt, self.user_scale, self.item_scale):

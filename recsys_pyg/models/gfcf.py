@@ -85,6 +85,15 @@ def normalized_interactions(graph: BipartiteGraph, user_scale: Tensor, item_scal
     return scaled[0], scaled[1]
 
 
+def filter_buffers(model: nn.Module, k: int, num_users: int, num_items: int) -> None:
+    """The buffers every graph filter here scores with (zeros until :func:`fit_filter`): ``vt`` ``(k, I)`` the top
+    right singular vectors of R~, ``user_scale`` ``(U,)`` = D_U^-1/2, ``item_scale`` ``(I,)`` = D_I^-1/2."""
+    model.register_buffer("vt", torch.zeros(k, num_items))
+    model.register_buffer("user_scale", torch.zeros(num_users))
+    model.register_buffer("item_scale", torch.zeros(num_items))
+    model.graph = None  # the fitted graph, set by fit_filter
+
+
 def fit_filter(model: nn.Module, graph: BipartiteGraph, k: int) -> None:
     """What every graph filter here fits: the graph, the degree scalings :math:`D_U^{-1/2}`, :math:`D_I^{-1/2}`
     into ``model.user_scale`` / ``model.item_scale`` and, when ``k > 0``, the top-``k`` right singular vectors
@@ -148,10 +157,7 @@ class GFCF(nn.Module):
         self.k = min(positive_int("k", k), num_users, num_items)
         self.block, self.steps = positive_int("block", block), positive_int("steps", steps)
         self.alpha = float(alpha)
-        self.register_buffer("vt", torch.zeros(self.k, num_items))  # (k, I): V_k^T
-        self.register_buffer("user_scale", torch.zeros(num_users))  # (U,): D_U^{-1/2}
-        self.register_buffer("item_scale", torch.zeros(num_items))  # (I,): D_I^{-1/2}
-        self.graph: BipartiteGraph | None = None
+        filter_buffers(self, self.k, num_users, num_items)
 
     def reset_parameters(self) -> None:
         for buffer in (self.vt, self.user_scale, self.item_scale):

@@ -81,7 +81,7 @@ def train_epoch(
     assert parts.sampler is not None and parts.optimizer is not None and parts.criterion is not None
     graph, where, batch_size = parts.graph, parts.dist, int(cfg.batch_size)
     parts.model.train()
-    chunk = rows_per_draw(parts.sampler, cfg)
+    chunk, clip = rows_per_draw(parts.sampler, cfg), float(cfg.get("grad_clip") or 0.0)
     if progress is None:
         perm = torch.randperm(graph.num_edges, generator=parts.generator, device=graph.user.device)
         progress = EpochProgress(epoch, perm)
@@ -96,7 +96,7 @@ def train_epoch(
             lo, hi = where.rows(idx.numel())
             users, pos, neg = users[lo:hi], pos[lo:hi], neg.batch_rows(lo, hi)
         loss = train_step(parts.model, graph, users, pos, neg, parts.criterion, parts.optimizer, sums.hardness,
-                          float(cfg.get("grad_clip") or 0.0), parts.forward)  # fmt: skip
+                          clip, parts.forward)  # fmt: skip
         sums.add(loss, users.numel())
         if step % 20 == 0 and not bar.disable:  # the only host read of a step, and only when the bar shows
             bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
