@@ -34,7 +34,7 @@ from recsys_pyg.serving.export import export_run
 from recsys_pyg.training import LoopState, Parts, build_parts, check_config, fit_epoch, train_epoch
 from recsys_pyg.training.epoch import EpochProgress
 from recsys_pyg.training.schedules import step_schedule
-from recsys_pyg.training.signals import RunInterrupted, StopOnSignal
+from recsys_pyg.training.signals import RunInterrupted, StopOnSignal, ignore_further_signals
 from recsys_pyg.utils import flatten, resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
@@ -394,6 +394,7 @@ def main(cfg: DictConfig) -> float:
         metrics = train(cfg)
     except RunInterrupted as err:
         log.error("%s", err)
+        ignore_further_signals()  # torchrun's agent stops the other ranks once one left: not a second death
         raise SystemExit(err.exit_code) from None
     except Exception as err:
         if not is_multirun():

@@ -77,3 +77,15 @@ def test_a_setup_failure_leaves_a_failed_status_and_the_composed_config(cfg_fact
         status = json.loads((tmp_path / "status.json").read_text())
         assert status["status"] == "failed" and key in status["error"]
         assert json.loads((tmp_path / "config.json").read_text())["train"]["batch_size"] > 0
+
+
+def test_running_out_of_memory_while_building_leaves_a_failed_status_saying_so(cfg_factory, tmp_path):
+    """A real allocation failure (an MF table of 10^13 columns: beyond any address space, whatever the overcommit policy) while the parts are built: the record
+    says failed with the allocator's message, and the config that asked for it is kept."""
+    import json
+
+    with pytest.raises(RuntimeError, match="allocate"):
+        train(cfg_factory(*TINY, "model=mf", "model.embedding_dim=10000000000000"))
+    status = json.loads((tmp_path / "status.json").read_text())
+    assert status["status"] == "failed" and "can't allocate memory" in status["error"], status
+    assert json.loads((tmp_path / "config.json").read_text())["model"]["embedding_dim"] == 10**13

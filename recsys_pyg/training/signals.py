@@ -25,6 +25,14 @@ def _already_stopping(signum: int, frame: FrameType | None) -> None:
     log.info("%s received: the run is already stopping with a resumable checkpoint", signal.Signals(signum).name)
 
 
+def ignore_further_signals() -> None:
+    """A run leaving on a signal ignores SIGTERM from here on: torchrun's agent sends it to the ranks still tearing
+    down once one has left, and Python's finalisation restores the default action of any handler written in Python,
+    so without this a rank that wrote its checkpoint would die by the signal (-15) instead of exiting 128 + it."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 class StopOnSignal:
     """While active, SIGTERM and SIGINT set a flag the training loop reads after every step
     (``stop()`` is True), instead of killing the process mid-write; a second SIGINT interrupts
