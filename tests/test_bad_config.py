@@ -80,8 +80,9 @@ def test_a_setup_failure_leaves_a_failed_status_and_the_composed_config(cfg_fact
 
 
 def test_running_out_of_memory_while_building_leaves_a_failed_status_saying_so(cfg_factory, tmp_path):
-    """A real allocation failure (an MF table of 10^13 columns: beyond any address space, whatever the overcommit policy) while the parts are built: the record
-    says failed with the allocator's message, and the config that asked for it is kept."""
+    """A real allocation failure while the parts are built (an MF table of 10^13 columns: beyond any address
+    space, whatever the overcommit policy): the record says failed with the allocator's message, and the
+    config that asked for it is kept."""
     import json
 
     with pytest.raises(RuntimeError, match="allocate"):
