@@ -1,4 +1,4 @@
-"""Recommender models: embedding models scored by a dot product; fit-only models (EASE, GF-CF) score directly."""
+"""Recommender models: embedding models scored by a dot product; fit-only models (EASE, GF-CF, ChebyCF, BSPM, Turbo-CF) score directly."""
 
 from recsys_pyg.models.bspm import BSPM
 from recsys_pyg.models.chebycf import ChebyCF
@@ -14,6 +14,7 @@ from recsys_pyg.models.pinsage import PinSAGE
 from recsys_pyg.models.pinsage_conv import PinSAGEConv
 from recsys_pyg.models.simgcl import SimGCL
 from recsys_pyg.models.simplex import SimpleX
+from recsys_pyg.models.turbocf import TurboCF
 from recsys_pyg.models.xsimgcl import XSimGCL
 
 __all__ = [
@@ -31,5 +32,6 @@ __all__ = [
     "PinSAGEConv",
     "SimGCL",
     "SimpleX",
+    "TurboCF",
     "XSimGCL",
 ]

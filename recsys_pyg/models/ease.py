@@ -20,13 +20,13 @@ GIB = 2**30
 HEADROOM = 0.75  # of the available memory: the data, the graph and evaluation need the rest
 
 
-def check_memory(needed: int, available: int, num_items: int, where: str) -> None:
+def check_memory(needed: int, available: int, num_items: int, where: str, model: str = "EASE") -> None:
     """Refuse, with the numbers and the alternatives, an ``I x I`` model that does not fit in ``HEADROOM``
     of the available memory (on Gowalla, 41k items, 20 GiB of a 24 GiB machine passed a bare check and
     left the machine 1 GiB: the headroom refuses it)."""
     if needed > HEADROOM * available:
         raise ValueError(
-            f"EASE with {num_items} items needs about {needed / GIB:.1f} GiB of {where} memory (dense "
+            f"{model} with {num_items} items needs about {needed / GIB:.1f} GiB of {where} memory (dense "
             f"{num_items} x {num_items} float32 matrices) but {available / GIB:.1f} GiB are available "
             f"(at most {HEADROOM:.0%} of it is used for them): use model=gfcf or model=itemknn, whose memory "
             f"grows linearly with the items"
