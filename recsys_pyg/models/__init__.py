@@ -1,4 +1,4 @@
-"""Recommender models: embedding models scored by a dot product; fit-only models (EASE, GF-CF, ChebyCF, BSPM, Turbo-CF) score directly."""
+"""Recommender models: embedding models scored by a dot product; fit-only models (EASE, graph filters) score."""
 
 from recsys_pyg.models.bspm import BSPM
 from recsys_pyg.models.chebycf import ChebyCF

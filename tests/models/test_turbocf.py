@@ -1,4 +1,4 @@
-"""Turbo-CF against the authors' main.py in dense NumPy, its memory refusal, and as a fit-only model through train.py."""
+"""Turbo-CF against the authors' main.py in dense NumPy, its memory refusal, and as a fit-only run through train.py."""
 
 from __future__ import annotations
 
