@@ -9,7 +9,7 @@ import pytest
 from tests.helpers.configs import CONF
 
 README = (Path(CONF).parent / "README.md").read_text()
-GROUPS = ["dataset", "dataset/split", "model", "sampler", "loss", "optimizer", "scheduler", "eval", "logger",
+GROUPS = ["dataset", "dataset/split", "dataset/features", "model", "sampler", "loss", "optimizer", "scheduler", "eval", "logger",
           "experiment", "debug", "hparams_search", "hydra/launcher"]  # fmt: skip
 
 

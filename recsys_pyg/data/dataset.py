@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from recsys_pyg.data.download import check_local_copy, fetch_archive, fetch_files
+from recsys_pyg.data.features import NodeFeatures, dataset_features
 from recsys_pyg.data.filters import k_core, min_user_interactions
 from recsys_pyg.data.graph import CSR, BipartiteGraph
 from recsys_pyg.data.interactions import Interactions
@@ -29,6 +30,7 @@ class RecDataset:
 
     name: str
     split: Split
+    features: dict[str, NodeFeatures] = field(default_factory=dict)  # side -> encoded features
 
     @property
     def num_users(self) -> int:
@@ -54,11 +56,21 @@ class RecDataset:
 
     @property
     def item_features(self) -> torch.Tensor | None:
-        return self.split.train.item_features
+        """Dense item features ``(I, F)``: the encoded columns when there are any, else the loader's matrix."""
+        return self.features["item"].dense if "item" in self.features else self.split.train.item_features
 
     @property
     def user_features(self) -> torch.Tensor | None:
-        return self.split.train.user_features
+        return self.features["user"].dense if "user" in self.features else self.split.train.user_features
+
+    @property
+    def item_categories(self) -> torch.Tensor | None:
+        """Categorical item columns as indices ``(I, C)`` (``0`` = a category training never saw), or ``None``."""
+        return self.features["item"].categorical if "item" in self.features else None
+
+    @property
+    def user_categories(self) -> torch.Tensor | None:
+        return self.features["user"].categorical if "user" in self.features else None
 
     def stats(self) -> dict[str, float]:
         """Sizes, density and cold-start counts of each part."""
@@ -115,7 +127,7 @@ def dataset_folder(
 
 
 # Version of the processed-data cache layout; part of the cache key, so older caches are not read.
-_CACHE_FORMAT = 2
+_CACHE_FORMAT = 3
 _PLAIN = (int, float, str, bool, type(None))
 
 
@@ -152,6 +164,9 @@ def _to_plain(data: Interactions | Split) -> dict[str, Any] | None:
                 if not all(type(v) in _PLAIN for v in value):
                     return None
                 value = list(value)
+            elif isinstance(value, dict):  # raw feature columns: name -> one plain value per node
+                if not all(isinstance(v, list) and all(type(x) in _PLAIN for x in v) for v in value.values()):
+                    return None
             elif not isinstance(value, (torch.Tensor, *_PLAIN)):
                 return None
             values[f.name] = value
@@ -216,6 +231,9 @@ def prepare_dataset(
     download: Mapping[str, Any] | None = None,
     filters: Mapping[str, int] | None = None,
     cache: bool = True,
+    item_features: str | None = None,
+    user_features: str | None = None,
+    features: Mapping[str, Any] | None = None,
 ) -> RecDataset:
     """Turn a loaded source into a :class:`RecDataset`.
 
@@ -230,18 +248,31 @@ def prepare_dataset(
         download: where to fetch the files when ``path`` is not given (see :func:`dataset_folder`).
         filters: ``user_core``, ``item_core``, ``min_user`` (see :func:`apply_filters`).
         cache: reuse the processed result saved in ``data_dir/name``.
+        item_features, user_features: feature files keyed by the raw ids (see :mod:`recsys_pyg.data.features`).
+        features: how columns are encoded: ``types`` (column -> kind), ``id_column``, and an encoder
+            factory per kind (``numeric``, ``categorical``, ``text``, ``vector``), fitted on training nodes.
     """
     data: Any = source
     if callable(source) and not isinstance(source, (Interactions, Split)):
         folder = dataset_folder(name=name, path=path, data_dir=data_dir, **(download or {}))
         data = load_source(source, folder, Path(data_dir).expanduser() / name if cache else None)
+    files = {"user": user_features, "item": item_features}
     if isinstance(data, Split):
-        return RecDataset(name, data)
+        known = {s: _ids_of(data.train, s) for s in files}
+        return RecDataset(name, data, dataset_features(data, known, files, **dict(features or {})))
     if len(data) == 0:
         raise ValueError(f"dataset '{name}' has no interactions")
     if split is None:
         raise ValueError(f"dataset '{name}' is a single table: give a split protocol (dataset.split)")
+    known = {s: _ids_of(data, s) for s in files}  # before filters: a row for a filtered-out node is not an error
     if deduplicate:
         data = data.deduplicate()
     data = apply_filters(data, **(filters or {}))
-    return RecDataset(name, split(data))
+    parts = split(data)
+    return RecDataset(name, parts, dataset_features(parts, known, files, **dict(features or {})))
+
+
+def _ids_of(data: Interactions, side: str) -> list[Any]:
+    """The raw ids of one side (the indices when the data has none)."""
+    ids = getattr(data, f"{side}_ids")
+    return list(range(getattr(data, f"num_{side}s"))) if ids is None else list(ids)

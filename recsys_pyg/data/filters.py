@@ -42,6 +42,10 @@ def _compact(data: Interactions, users: bool = True, items: bool = True) -> Inte
                 getattr(data, f"{side}_features"),
             )
             changes.update({side: index, f"num_{side}s": num, f"{side}_ids": ids, f"{side}_features": feats})
+            columns = getattr(data, f"{side}_columns")
+            if columns is not None:  # raw feature columns follow their nodes
+                kept = torch.unique(getattr(data, side)).tolist()
+                changes[f"{side}_columns"] = {k: [v[i] for i in kept] for k, v in columns.items()}
     return replace(data, **changes)
 
 

@@ -21,6 +21,8 @@ class Interactions:
         rating: ``(E,)`` explicit ratings, or ``None``.
         user_ids / item_ids: raw ids for index ``i`` (to report in the user's own ids).
         user_features / item_features: node feature matrices ``(num_users, F)`` / ``(num_items, F)``.
+        user_columns / item_columns: raw feature columns a loader brings (name -> one value per node,
+            e.g. MovieLens titles), encoded after the split (:mod:`recsys_pyg.data.features`).
     """
 
     user: Tensor
@@ -33,6 +35,8 @@ class Interactions:
     item_ids: list | None = field(default=None, repr=False)
     user_features: Tensor | None = field(default=None, repr=False)
     item_features: Tensor | None = field(default=None, repr=False)
+    user_columns: dict[str, list] | None = field(default=None, repr=False)
+    item_columns: dict[str, list] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("user", "item"):

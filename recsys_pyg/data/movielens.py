@@ -122,11 +122,13 @@ def _index(ids: list[int]) -> dict[int, int]:
     return {raw: i for i, raw in enumerate(ids)}
 
 
-def _ml100k_item_features(path: Path, item_ids: list[int]) -> Tensor:
-    """``(num_items, 20)``: the 19 genre flags of ``u.item`` and the min-max scaled release year."""
+def _ml100k_item_features(path: Path, item_ids: list[int]) -> tuple[Tensor, list[str]]:
+    """``(num_items, 20)``: the 19 genre flags of ``u.item`` and the min-max scaled release year; and
+    each item's title (``""`` for an item without a row)."""
     index = _index(item_ids)
     genres = torch.zeros(len(item_ids), 19)
     years: list[float | None] = [None] * len(item_ids)
+    titles = [""] * len(item_ids)
     with open_text(path, ENCODING) as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
@@ -139,9 +141,10 @@ def _ml100k_item_features(path: Path, item_ids: list[int]) -> Tensor:
             if row is None:  # a movie nobody rated
                 continue
             genres[row] = torch.tensor(flags)
+            titles[row] = parts[1].strip()
             date = parts[2].strip()
             years[row] = float(date[-4:]) if date[-4:].isdigit() else None
-    return torch.cat([genres, _minmax(years)[:, None]], dim=1)
+    return torch.cat([genres, _minmax(years)[:, None]], dim=1), titles
 
 
 def _ml100k_user_features(path: Path, user_ids: list[int], occupations: list[str] | None) -> Tensor:
@@ -180,7 +183,8 @@ def load_ml100k(path: str | Path, threshold: float | None = 4.0, features: bool 
         threshold: keep ratings ``>= threshold`` as interactions; ``None`` keeps all 100,000.
         features: build ``item_features`` ``(num_items, 19 genres + 1 scaled year)`` from ``u.item`` and
             ``user_features`` ``(num_users, scaled age + gender + one-hot occupation)`` from ``u.user``
-            (occupations ordered as in ``u.occupation`` when present). Missing files give ``None``.
+            (occupations ordered as in ``u.occupation`` when present), and the raw titles as
+            ``item_columns["title"]`` (a text column). Missing files give ``None``.
 
     Returns:
         Interactions with 943 users and 1,682 items on the real data; ``user_ids``/``item_ids``
@@ -192,7 +196,8 @@ def load_ml100k(path: str | Path, threshold: float | None = 4.0, features: bool 
     if features:
         item_file, user_file = resolve_file(folder, "u.item"), resolve_file(folder, "u.user")
         if item_file is not None:
-            data.item_features = _ml100k_item_features(item_file, data.item_ids)
+            data.item_features, titles = _ml100k_item_features(item_file, data.item_ids)
+            data.item_columns = {"title": titles}  # text, encoded after the split (fitted on training items)
         if user_file is not None:
             occ_file = resolve_file(folder, "u.occupation")
             occupations = None
@@ -207,12 +212,13 @@ def _split_colons(line: str) -> list[str]:
     return line.split("::")
 
 
-def _ml1m_item_features(path: Path, item_ids: list[int]) -> Tensor:
-    """``(num_items, 19)``: 18 genre flags from ``movies.dat`` and the scaled year from the title."""
+def _ml1m_item_features(path: Path, item_ids: list[int]) -> tuple[Tensor, list[str]]:
+    """``(num_items, 19)``: 18 genre flags from ``movies.dat`` and the scaled year from the title; the titles."""
     index = _index(item_ids)
     slot = {g: j for j, g in enumerate(ML1M_GENRES)}
     genres = torch.zeros(len(item_ids), len(ML1M_GENRES))
     years: list[float | None] = [None] * len(item_ids)
+    titles = [""] * len(item_ids)
     with open_text(path, ENCODING) as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
@@ -227,9 +233,10 @@ def _ml1m_item_features(path: Path, item_ids: list[int]) -> Tensor:
                 if name not in slot:
                     raise DataFileError(path, f"unknown genre {name!r}; expected one of {list(ML1M_GENRES)}", lineno)
                 genres[row, slot[name]] = 1.0
-            match = _YEAR.search("::".join(parts[1:-1]))
+            titles[row] = "::".join(parts[1:-1]).strip()
+            match = _YEAR.search(titles[row])
             years[row] = float(match.group(1)) if match else None
-    return torch.cat([genres, _minmax(years)[:, None]], dim=1)
+    return torch.cat([genres, _minmax(years)[:, None]], dim=1), titles
 
 
 def _ml1m_user_features(path: Path, user_ids: list[int]) -> Tensor:
@@ -275,7 +282,8 @@ def load_ml1m(path: str | Path, threshold: float | None = 4.0, features: bool = 
     if features:
         movies, users = resolve_file(folder, "movies.dat"), resolve_file(folder, "users.dat")
         if movies is not None:
-            data.item_features = _ml1m_item_features(movies, data.item_ids)
+            data.item_features, titles = _ml1m_item_features(movies, data.item_ids)
+            data.item_columns = {"title": titles}
         if users is not None:
             data.user_features = _ml1m_user_features(users, data.user_ids)
     return data

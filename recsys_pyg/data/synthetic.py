@@ -51,6 +51,8 @@ def make_synthetic(
     time_span: float = 365 * 86400.0,
     seed: int = 0,
     chunk_size: int = 1024,
+    features: bool = True,
+    feature_noise: float = 1.0,
 ) -> Interactions:
     """Generate a synthetic interaction dataset, deterministic given ``seed``.
 
@@ -68,6 +70,10 @@ def make_synthetic(
         time_span: timestamps (seconds) fall in ``[0, time_span)``.
         seed: random seed.
         chunk_size: users generated at once (memory ~ ``chunk_size * num_items`` floats).
+        features: give items ``item_features`` ``(I, latent_dim)``: each item's planted taste (a unit
+            vector) plus Gaussian noise of expected norm ``feature_noise``, so that an item without
+            interactions can be placed from its features (cold-start is learnable). Drawn from a
+            generator of their own: the interactions are the same with or without them.
     """
     high = max(1, int(num_items * max_user_fraction))
     if num_users <= 0 or num_items <= 0:
@@ -111,10 +117,17 @@ def make_synthetic(
     length = (0.1 + 0.2 * torch.rand(num_users, generator=gen, dtype=torch.float64)) * time_span
     timestamp = (begin[user] + length[user] * torch.rand(user.numel(), generator=gen, dtype=torch.float64)).floor()
     perm = torch.argsort(timestamp, stable=True)
+    item_features = None
+    if features:
+        if not feature_noise >= 0:
+            raise ValueError(f"feature_noise must be >= 0, got {feature_noise}")
+        noise = torch.randn(num_items, latent_dim, generator=torch.Generator().manual_seed(seed + 1))
+        item_features = item_f + feature_noise / latent_dim**0.5 * noise  # (I, r): taste + noise of norm ~feature_noise
     return Interactions(
         user=user[perm],
         item=item[perm],
         num_users=num_users,
         num_items=num_items,
         timestamp=timestamp[perm].long(),
+        item_features=item_features,
     )

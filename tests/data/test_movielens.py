@@ -87,6 +87,25 @@ def test_ml100k_features(tmp_path: Path) -> None:
     torch.testing.assert_close(users[:, 0], torch.tensor([0.0, 1.0, 9 / 29, 19 / 29]))
     assert users[:, 1].tolist() == [1.0, 0.0, 1.0, 0.0]
     assert users[:, 2:].argmax(1).tolist() == [1, 0, 2, 0]  # technician, other, writer, other
+    assert data.item_columns == {"title": ["Toy Story (1995)", "Café Society (1990)", "Unknown", "Later (2000)",
+                                           "Five (1998)"]}  # fmt: skip
+
+
+def test_ml100k_titles_are_a_text_column_fitted_on_training_items(tmp_path: Path) -> None:
+    from recsys_pyg.data.dataset import prepare_dataset
+    from recsys_pyg.data.split import temporal_split
+
+    folder = str(_ml100k(tmp_path / "ml", gz=False))
+    data = prepare_dataset(
+        "ml", load_ml100k, temporal_split, path=folder, cache=False, features={"types": {"title": "text"}}
+    )
+    item = data.features["item"]
+    assert [(c.name, c.kind) for c in item.columns] == [("features", "vector"), ("title", "text")]
+    assert item.dense.shape[1] == 20 + item.columns[1].width  # genres/year as given, then the title's TF-IDF
+    vocabulary = set(item.columns[1].encoder.vectorizer.vocabulary_)
+    trained = data.split.train.item.unique().tolist()
+    titles = [data.split.train.item_columns["title"][i].lower() for i in trained]
+    assert vocabulary and all(any(t in title for title in titles) for t in vocabulary)
 
 
 def test_ml100k_missing_optional_files_give_no_features(tmp_path: Path) -> None:

@@ -35,3 +35,18 @@ def test_synthetic_rejects_impossible_sizes():
         make_synthetic(100, 50, 10)
     with pytest.raises(ValueError, match="num_users > 0"):
         make_synthetic(0, 50, 10)
+
+
+def test_synthetic_item_features_carry_the_tastes_and_leave_the_interactions_alone():
+    data = make_synthetic(300, 400, 6000, seed=1)
+    plain = make_synthetic(300, 400, 6000, seed=1, features=False)
+    assert plain.item_features is None and torch.equal(data.item, plain.item) and torch.equal(data.user, plain.user)
+    feats = data.item_features
+    assert feats.shape == (400, 16)
+    # taste + noise of norm ~1: a feature vector is nearer its own taste cluster than the average item
+    noiseless = make_synthetic(300, 400, 6000, seed=1, feature_noise=0.0).item_features
+    torch.testing.assert_close(noiseless.norm(dim=1), torch.ones(400))
+    assert abs(float((feats - noiseless).norm(dim=1).mean()) - 1.0) < 0.1
+    own = torch.nn.functional.cosine_similarity(feats, noiseless).mean()
+    other = torch.nn.functional.cosine_similarity(feats, noiseless.roll(1, 0)).mean()
+    assert own > 0.6 and own > other + 0.3
