@@ -3,6 +3,7 @@
     python scripts/bench.py                    # Gowalla-sized synthetic data (~30k x 41k, ~810k train edges)
     python scripts/bench.py --size tiny        # a few minutes (31 rows, one process each); what the slow test runs
     python scripts/bench.py --scaling          # + epoch time at 1e5, 1e6, 1e7 edges (LightGCN, sampled, PinSAGE)
+    python scripts/bench.py --only fit         # MF and the fit-only models: fit, full-ranking time, ratio to MF's
 
 Every row runs in its own process on the same cached dataset, so each peak RSS is that row's
 own. Train time per batch is the median over ``--batches`` batches (after 5 warm-up batches, which
@@ -35,6 +36,11 @@ of ``ppr_hard``/``curriculum`` are built once per run and cached on disk: here w
 iterations instead of 20 (the per-batch draw does not depend on them), their build time reported
 apart (``scripts/bench_ppr.py`` measures the full build).
 
+Fit-only rows (``fit:<model>``, ``--only fit`` runs them beside MF alone): every fit-only model of ``conf/model/`` built
+from its YAML, fitted, then ranking every test user through the same evaluator as MF's row; the table gives fit and
+evaluation seconds and the evaluation over MF's ``eval total`` in the same run. EASE and Turbo-CF report their memory
+refusal where items^2 does not fit.
+
 Reference rows, measured in the same run:
 - ``naive LGConv``: LightGCN through PyG's ``LGConv`` on the edge list with autograd and the
   normalisation recomputed on every call, as PyG's LightGCN example does;
@@ -61,6 +67,7 @@ import torch
 
 SIZES = {"gowalla": (30_000, 41_000, 1_160_000), "tiny": (600, 800, 20_000)}
 MODELS = ["mf", "lightgcn", "lightgcn-sampled", "ngcf", "pinsage"]
+FIT_ONLY = ["gfcf", "chebycf", "bspm", "turbocf", "itemknn", "ease"]  # conf/model/<name>.yaml, its defaults
 SAMPLERS = ["uniform", "popularity", "shared", "in_batch", "ppr_hard", "curriculum"]
 SAMPLER_ROWS = [f"sampler:{m}:{s}:{loss}" for m in ("mf", "lightgcn") for s in SAMPLERS for loss in ("bpr", "softmax")]
 CONF = Path(__file__).resolve().parent.parent / "conf"
@@ -223,6 +230,8 @@ def worker(args: argparse.Namespace) -> dict:
         truth = CSR.from_pairs(test["user"], test["item"], num_users, num_items)
     if args.row.startswith("sampler:"):
         return sampler_row(args.row, graph, args.batches)
+    if args.row.startswith("fit:"):
+        return fit_row(args.row, graph, truth)
     t = time.time()
     _ = graph.adj  # normalised adjacency, built once
     out: dict = {"row": args.row, "edges": graph.num_edges, "adj_s": time.time() - t}
@@ -302,6 +311,55 @@ def worker(args: argparse.Namespace) -> dict:
     return out
 
 
+def fit_row(row: str, graph, truth) -> dict:
+    """A fit-only model built from its YAML (the defaults a run gets): fit seconds, then the full ranking of every
+    test user by the evaluator MF's row uses (K = 20 and 100, chunks of 1024, training items masked); a model
+    that refuses the data (EASE and Turbo-CF where items^2 does not fit) is reported with its message."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from recsys_pyg.evaluation import Evaluator
+
+    name = row.split(":")[1]
+    out: dict = {"row": row}
+    try:
+        model = instantiate(OmegaConf.load(CONF / "model" / f"{name}.yaml"))(graph.num_users, graph.num_items)
+    except ValueError as err:  # a memory refusal: what it needs against what there is
+        return {**out, "refused": str(err).split(":")[0], "peak_rss_mib": rss_mib()}
+    t = time.time()
+    model.fit(graph)
+    out["fit_s"] = time.time() - t
+    t = time.time()
+    Evaluator(ks=[20, 100], chunk_size=1024).evaluate_scores(model.score, truth, [graph.user_items])
+    out["eval_total_s"] = time.time() - t
+    out["peak_rss_mib"] = rss_mib()
+    return out
+
+
+def fit_report(rows: list[dict], mf: dict) -> list[str]:
+    """Fit-only models: fit and full-ranking seconds, and their evaluation against MF's, measured in this run."""
+    base = mf.get("eval_total_s")
+    lines = [
+        "",
+        "Fit-only models (their YAML defaults): fit, then the full ranking of every test user by the same evaluator "
+        "(K = 20, 100; chunks of 1024); ratio = eval / MF's eval total in this run (target <= 2).",
+        "",
+        "| model | fit (s) | eval (s) | eval / MF's | <= 2 | peak RSS (MiB) |",
+        "|---|---:|---:|---:|---|---:|",
+    ]
+    for r in rows:
+        name = r["row"].split(":")[1]
+        if "error" in r or "refused" in r:
+            why = r.get("refused") or "error: " + r["error"]
+            lines.append(f"| {name} | {why} | | | | {fmt(r.get('peak_rss_mib'), 0)} |")
+            continue
+        ratio = r["eval_total_s"] / base if base else None
+        met = "-" if ratio is None else ("yes" if ratio <= 2 else "NO")
+        lines.append(f"| {name} | {r['fit_s']:.1f} | {r['eval_total_s']:.1f} | {fmt(ratio, 2)} | {met} "
+                     f"| {r['peak_rss_mib']:.0f} |")  # fmt: skip
+    return lines
+
+
 def run_row(row: str, data: Path, batches: int) -> dict:
     cmd = [sys.executable, __file__, "--worker", "--row", row, "--data", str(data), "--batches", str(batches)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -338,7 +396,9 @@ def sampler_report(rows: list[dict]) -> list[str]:
     return lines
 
 
-def report(meta: dict, rows: list[dict], scaling: list[dict], sampler_rows: list[dict] = ()) -> str:
+def report(
+    meta: dict, rows: list[dict], scaling: list[dict], sampler_rows: list[dict] = (), fit_rows: list[dict] = ()
+) -> str:
     by = {r["row"]: r for r in rows}
     lines = [
         f"Synthetic {meta['size']}: {meta['users']} users x {meta['items']} items, "
@@ -397,6 +457,8 @@ def report(meta: dict, rows: list[dict], scaling: list[dict], sampler_rows: list
     ]
     lines += ["", "| ratio | value | target | met |", "|---|---:|---|---|"]
     lines += [f"| {n} | {v:.3f} | {t} | {'yes' if ok else 'NO'} |" for n, v, t, ok in checks]
+    if fit_rows:
+        lines += fit_report(list(fit_rows), by.get("mf", {}))
     if sampler_rows:
         lines += sampler_report(list(sampler_rows))
     if scaling:
@@ -452,7 +514,8 @@ def main() -> None:
     parser.add_argument("--size", choices=sorted(SIZES), default="gowalla")
     parser.add_argument("--batches", type=int, default=20, help="measured batches per row")
     parser.add_argument("--scaling", action="store_true", help="add the 1e5 / 1e6 / 1e7 edge scaling rows")
-    parser.add_argument("--only", choices=["models", "samplers"], help="only the model rows or the sampler rows")
+    parser.add_argument("--only", choices=["models", "samplers", "fit"],
+                        help="only the model rows, the sampler rows, or MF and the fit-only models")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("bench_results"))
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--row", help=argparse.SUPPRESS)
@@ -465,11 +528,15 @@ def main() -> None:
         data = Path(tmp) / "split.pt"
         meta = {"size": args.size, **make_data(args.size, data)}
         print(f"data: {meta}", flush=True)
-        rows, sampler_rows = [], []
-        for row in [*MODELS, "naive", "bare_gemm"] if args.only != "samplers" else []:
+        rows, sampler_rows, fit_rows = [], [], []
+        model_rows = {None: [*MODELS, "naive", "bare_gemm"], "models": [*MODELS, "naive", "bare_gemm"], "fit": ["mf"]}
+        for row in model_rows.get(args.only, []):
             rows.append(run_row(row, data, args.batches))
             print(f"  {row}: {rows[-1]}", flush=True)
-        for row in SAMPLER_ROWS if args.only != "models" else []:
+        for row in [f"fit:{name}" for name in FIT_ONLY] if args.only in (None, "fit") else []:
+            fit_rows.append(run_row(row, data, args.batches))
+            print(f"  {row}: {fit_rows[-1]}", flush=True)
+        for row in SAMPLER_ROWS if args.only in (None, "samplers") else []:
             sampler_rows.append(run_row(row, data, args.batches))
             print(f"  {row}: {sampler_rows[-1]}", flush=True)
         scaling = []
@@ -479,12 +546,12 @@ def main() -> None:
                     # full-graph LightGCN takes seconds per batch at 1e7: fewer measured batches there
                     scaling.append(run_row(f"scale-{model}:{edges}", data, 2 if model == "lightgcn" else 20))
                     print(f"  scale {model} {edges}: {scaling[-1]}", flush=True)
-    text = report(meta, rows, scaling, sampler_rows)
+    text = report(meta, rows, scaling, sampler_rows, fit_rows)
     print()
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.md").write_text(text + "\n")
-    record = {"meta": meta, "rows": rows, "samplers": sampler_rows, "scaling": scaling}
+    record = {"meta": meta, "rows": rows, "samplers": sampler_rows, "fit_only": fit_rows, "scaling": scaling}
     (args.out / "bench.json").write_text(json.dumps(record, indent=2))
 
 
