@@ -98,10 +98,12 @@ def check_config(cfg: DictConfig) -> None:
 
 def run_inputs(model_fn: Any, data: RecDataset, generator: torch.Generator) -> dict[str, Any]:
     """What the run hands a model whose constructor names it: the dataset's node feature matrices
-    (``user_features``, ``item_features``, e.g. PinSAGE) and the run's seeded ``generator`` (for a
+    (``user_features``, ``item_features``, and categorical columns as ``user_categories`` /
+    ``item_categories``, e.g. PinSAGE) and the run's seeded ``generator`` (for a
     model that samples, e.g. LightGCN's neighbourhoods: saved with the run, so resume is exact)."""
     params = inspect.signature(getattr(model_fn, "func", model_fn)).parameters
-    found = {"user_features": data.user_features, "item_features": data.item_features, "generator": generator}
+    found = {"user_features": data.user_features, "item_features": data.item_features, "generator": generator,
+             "user_categories": data.user_categories, "item_categories": data.item_categories}  # fmt: skip
     return {k: v for k, v in found.items() if k in params and v is not None}
 
 

@@ -107,3 +107,59 @@ def test_capped_layers_draw_from_the_model_generator():
     assert torch.equal(torch.get_rng_state(), global_state)  # torch's global generator untouched
     assert torch.equal(first, second) and first.numel() == 3 + 5  # the cap drew, and the same way
     assert any(not torch.equal(first, other) for other in others)  # and the seed matters
+
+
+def _toy(seed: int = 3):
+    """The synthetic graph with items 0..9 cold (their edges removed)."""
+    data = make_synthetic(200, 300, 6000, seed=seed)
+    warm = data.item >= 10
+    return BipartiteGraph(data.user[warm], data.item[warm], 200, 300), data.item_features
+
+
+@pytest.mark.parametrize("mode", [False, "dropout"])
+def test_inductive_minibatch_equals_full_inference_and_cold_items_come_from_features(mode):
+    graph, feats = _toy()
+    cats = torch.randint(0, 4, (300, 2), generator=torch.Generator().manual_seed(0))
+    model = PinSAGE(200, 300, 8, 6, 2, item_features=feats, item_categories=cats, id_embedding=mode).eval()
+    assert model.inductive and model.categories["item"][1].num_embeddings == 4
+    users_all, items_all = model(graph)
+    users, items = torch.tensor([5, 0, 199, 5]), torch.tensor([299, 3, 3])
+    u, i = model(graph, users, items)
+    assert torch.allclose(u, users_all[users], atol=1e-5) and torch.allclose(i, items_all[items], atol=1e-5)
+    # an item without training edges: no ID row and no neighbours, so two cold items with equal
+    # features get equal embeddings, whatever their ID rows hold
+    a, b = 2, 7  # both cold
+    model.item_features[b], model.item_categories[b] = model.item_features[a], model.item_categories[a]
+    again = model(graph)[1]
+    torch.testing.assert_close(again[a], again[b])
+    assert graph.item_degree[:10].sum() == 0 and not torch.allclose(again[a], again[12])
+
+
+def test_id_embedding_false_has_no_id_rows_and_users_come_from_history():
+    graph, feats = _toy()
+    model = PinSAGE(200, 300, 8, 6, 1, item_features=feats, id_embedding=False).eval()
+    assert model.embedding is None and float(model.l2_penalty(torch.tensor([0]), torch.tensor([1]))) == 0.0
+    d = 8
+    conv = lambda din: din * 6 + 6 + (din + 6) * 6 + 6  # noqa: E731
+    per_side = conv(d) + (6 * 6 + 6) + (6 * d + d)
+    assert sum(p.numel() for p in model.parameters()) == 2 * per_side + (16 * d + d)  # no ID table
+    # user 0's input is the mean of its training items' projected features
+    items = graph.user_items.indices[graph.user_items.indptr[0] : graph.user_items.indptr[1]]
+    expected = model.proj["item"](feats[items]).mean(0)
+    torch.testing.assert_close(model._input(graph, "user", torch.tensor([0]))[0], expected)
+    assert "id_embedding=false" in repr(model)
+    with pytest.raises(ValueError, match="no item features"):
+        PinSAGE(200, 300, id_embedding=False)
+    with pytest.raises(ValueError, match="id_embedding must be true, false or dropout"):
+        PinSAGE(200, 300, item_features=feats, id_embedding="sometimes")
+
+
+def test_id_dropout_drops_rows_in_training_only():
+    graph, feats = _toy()
+    model = PinSAGE(200, 300, 8, 6, 1, item_features=feats, id_embedding="dropout", id_dropout=0.25,
+                    generator=torch.Generator().manual_seed(0))  # fmt: skip
+    model.train()
+    kept = torch.cat([model._id_mask(graph, "item", torch.arange(300)) for _ in range(20)])
+    assert abs(float(kept.mean()) - 0.75) < 0.03
+    model.eval()
+    torch.testing.assert_close(model._id_mask(graph, "item", torch.arange(300))[:, 0], (graph.item_degree > 0).float())
