@@ -23,9 +23,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from recsys_pyg.checkpoint import resolve_checkpoint, restore, save_file, save_resumable
+from recsys_pyg.cold_start import cold_start_baselines, cold_start_metrics
 from recsys_pyg.contracts import is_fit_only, uses_cosine
 from recsys_pyg.data.table import save_id_maps
-from recsys_pyg.distributed import cleanup, init_distributed, peers_watched, process_rank
+from recsys_pyg.distributed import Dist, cleanup, init_distributed, peers_watched, process_rank
 from recsys_pyg.evaluation import evaluate_model, mostpop
 from recsys_pyg.records import Recorder, RunFolder, RunFolderError, RunRecord, is_multirun
 from recsys_pyg.records.folder import lock_held
@@ -73,6 +74,7 @@ def run(cfg: DictConfig, ckpt: dict[str, Any] | None, recorder: Recorder) -> dic
     """The run itself, inside its marked status: set up, build the parts, the epoch loop, the final test."""
     timeout = cfg.train.get("dist_timeout_s")
     where, device = init_distributed(setup_runtime(cfg), timeout)  # one process, or this rank under torchrun
+    log.info("%s", where_it_runs(where, device))
     run_dir = str(cfg.paths.output_dir)
     with peers_watched(where, timeout), StopOnSignal() as stop:
         parts = build_parts(cfg, device, where)
@@ -111,7 +113,10 @@ def run(cfg: DictConfig, ckpt: dict[str, Any] | None, recorder: Recorder) -> dic
                          state.train_time / 60, state.stale, cfg.train.monitor)  # fmt: skip
                 break
         with stop.finishing("the final test and export"):
-            return test(parts, state, recorder)
+            results = test(parts, state, recorder)
+        if recorder.writes:
+            warn_unless_beats_mostpop(results, str(cfg.train.monitor))
+        return results
 
 
 def composed(cfg: DictConfig) -> dict[str, Any] | None:
@@ -261,6 +266,16 @@ def setup_runtime(cfg: DictConfig) -> torch.device:
     return resolve_device(str(cfg.device))
 
 
+def where_it_runs(where: Dist, device: torch.device) -> str:
+    """The log's word on where the run runs: device, torch's CPU threads and, under torchrun, this rank of the
+    world and the collective backend (without it nothing in a log says that two processes ran)."""
+    name = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
+    text = f"running on {device}{name}, {torch.get_num_threads()} torch threads"
+    if where.active:
+        text += f", rank {where.rank} of world size {where.world} ({torch.distributed.get_backend()} backend)"
+    return text
+
+
 def clone_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """A detached copy of the model's weights (the initial "best" before any validation)."""
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -279,7 +294,8 @@ def baseline(parts: Parts) -> dict[str, float]:
     part (the paper protocol) "val" is the test split: ranked once, recorded under both keys."""
     test = mostpop(parts.data, parts.evaluator, "test")
     val = test if parts.data.val_items.nnz == 0 else mostpop(parts.data, parts.evaluator, "val")
-    return {**prefixed(val, "mostpop/val"), **prefixed(test, "mostpop/test")}
+    cold = cold_start_baselines(parts.data, parts.evaluator)  # cold-start protocol: MostPop, content, random
+    return {**prefixed(val, "mostpop/val"), **prefixed(test, "mostpop/test"), **cold}
 
 
 def validate(
@@ -300,11 +316,27 @@ def validate(
         best = {"model": state.best_state, "epoch": state.epoch, monitor: state.best, "config": recorder.config}
         save_file(best, recorder.dir / "checkpoints" / "best.pt")
     log.info(
-        "epoch %d  loss %.4f  %s %.4f (best %.4f @ %d)  %.1fs",
-        state.epoch, epoch_metrics.get("train/loss", float("nan")), monitor, val[monitor], state.best,
-        state.best_epoch, epoch_metrics["train/epoch_time"],
+        "epoch %d  %s  %s %.4f (best %.4f @ %d)  %.1fs",
+        state.epoch, epoch_word(epoch_metrics), monitor, val[monitor], state.best, state.best_epoch,
+        epoch_metrics["train/epoch_time"],
     )  # fmt: skip
     return {**val, **curve, "eval/time": time.time() - started}
+
+
+def epoch_word(metrics: dict[str, float]) -> str:
+    """``loss 0.6903`` for a trained epoch; ``fit 1.23s`` for a fit-only model's, which has no loss."""
+    if "train/loss" not in metrics and "train/fit_time" in metrics:
+        return f"fit {metrics['train/fit_time']:.2f}s"
+    return f"loss {metrics.get('train/loss', float('nan')):.4f}"
+
+
+def warn_unless_beats_mostpop(results: dict[str, float], monitor: str) -> None:
+    """A warning when the best validation ``monitor`` is no higher than MostPop's: the model ranks no better
+    than item popularity (a run can finish, well recorded, and still be worth nothing)."""
+    best, popular = results.get(monitor), results.get(f"mostpop/{monitor}")
+    if best is not None and popular is not None and best <= popular:
+        log.warning("best %s %.4f does not beat MostPop's %.4f: the model ranks no better than item popularity "
+                    "(train longer, tune the learning rate, or try another loss)", monitor, best, popular)  # fmt: skip
 
 
 def test(parts: Parts, state: LoopState, recorder: Recorder) -> dict[str, float]:
@@ -364,8 +396,11 @@ def uses_cosine_of(parts: Parts) -> bool:
 
 
 def evaluate_part(parts: Parts, part: str) -> dict[str, float]:
-    """Full-ranking metrics on ``part``, scored as the run's loss trains (dot product or cosine)."""
-    return evaluate_model(parts.model, parts.data, parts.graph, parts.evaluator, part, cosine=uses_cosine_of(parts))
+    """Full-ranking metrics on ``part``, scored as the run's loss trains (dot product or cosine); under the
+    cold-start protocol also cold and warm items ranked apart (``cold/*``, ``warm/*``: :mod:`recsys_pyg.cold_start`)."""
+    cosine = uses_cosine_of(parts)
+    metrics = evaluate_model(parts.model, parts.data, parts.graph, parts.evaluator, part, cosine=cosine)
+    return {**metrics, **cold_start_metrics(parts.model, parts.data, parts.graph, parts.evaluator, part, cosine)}
 
 
 def prefixed(metrics: dict[str, float], prefix: str) -> dict[str, float]:

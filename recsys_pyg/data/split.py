@@ -11,6 +11,8 @@ carved from the training side the same way the test part is.
 - :func:`global_temporal_split`: one cut-off time for everyone (as a time or as a quantile
   of all events); test users without training history are cold-start (:meth:`Split.cold_start`).
 - ``given``: the data comes pre-split (see :mod:`recsys_pyg.data.lightgcn_format`).
+- :func:`~recsys_pyg.data.cold_items.cold_item_split`: a fraction of items held out whole
+  (cold-start items, listed in :attr:`Split.cold`), the rest split per user as ``temporal``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class Split:
     train: Interactions
     val: Interactions
     test: Interactions
+    cold: dict[str, Tensor] | None = None  # part (val, test) -> its cold items: held out whole, none in training
 
     def __post_init__(self) -> None:
         sizes = {(p.num_users, p.num_items) for p in (self.train, self.val, self.test)}

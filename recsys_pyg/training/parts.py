@@ -13,6 +13,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from recsys_pyg.cold_start import scores_cold_items
 from recsys_pyg.contracts import Sampler, check_sampler, is_fit_only
 from recsys_pyg.data import BipartiteGraph, RecDataset
 from recsys_pyg.distributed import Dist, wrap
@@ -91,7 +92,8 @@ def check_config(cfg: DictConfig) -> None:
         positive_int("eval.ks (every K)", k)
     positive_int("eval.chunk_size", cfg.eval.get("chunk_size", 1))
     split, _, metric = str(t.monitor).partition("/")
-    valid = [f"val/{m}@{k}" for m in ("recall", "ndcg", "precision", "hitrate") for k in cfg.eval.ks]
+    valid = [f"val/{g}{m}@{k}" for g in ("", "cold/", "warm/") for m in ("recall", "ndcg", "precision", "hitrate")
+             for k in cfg.eval.ks]  # fmt: skip (cold/, warm/: the cold-start protocol, dataset/split=cold_items)
     if split != "val" or str(t.monitor) not in valid:
         raise ValueError(f"train.monitor={t.monitor} is not a validation metric of this run; choose one of {valid}")
 
@@ -165,5 +167,17 @@ def build_parts(cfg: DictConfig, device: torch.device, where: Dist | None = None
         parts.optimizer = build(cfg.optimizer, "optimizer", params=model.parameters())
         if cfg.get("scheduler"):
             parts.scheduler = build(cfg.scheduler, "scheduler", optimizer=parts.optimizer)
+    check_cold_monitor(str(cfg.train.monitor), data, model)
     log.info("model: %s (%d parameters)", model, sum(p.numel() for p in model.parameters()))
     return parts
+
+
+def check_cold_monitor(monitor: str, data: RecDataset, model: torch.nn.Module) -> None:
+    """A ``val/cold/*`` or ``val/warm/*`` monitor needs the cold-start split; ``cold/`` a model scoring cold items."""
+    if not monitor.startswith(("val/cold/", "val/warm/")):
+        return
+    if data.split.cold is None:
+        raise ValueError(f"train.monitor={monitor} needs the cold-start split (dataset/split=cold_items)")
+    if monitor.startswith("val/cold/") and not scores_cold_items(model):
+        raise ValueError(f"train.monitor={monitor}: {type(model).__name__} cannot score cold items (nothing places "
+                         "an item without training edges); monitor val/warm/... or val/...")  # fmt: skip
