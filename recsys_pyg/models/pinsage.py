@@ -315,6 +315,29 @@ class PinSAGE(nn.Module):
         item_emb = self.embed_all(graph, "item") if items is None else self.embed(graph, "item", items)
         return user_emb, item_emb
 
+    @torch.no_grad()
+    def item_tower(self, graph: BipartiteGraph) -> tuple[dict[str, int | list[int]], dict[str, Tensor]]:
+        """What embeds a new item without retraining (:mod:`recsys_pyg.serving.add_items`): the item tower's
+        sizes, its weights (``proj.*``, ``categories.<c>.*``, ``convs.<k>.*``, ``head.*``) and every existing
+        item's layer inputs ``layer<k>`` ``(I, d_k)``, ``k < K`` (what a new item's neighbours contribute)."""
+        if not self.inductive:
+            raise ValueError("an ID PinSAGE (id_embedding=true) has no way to embed a new item: train with "
+                             "model.id_embedding=dropout or false")  # fmt: skip
+        tensors = {f"layer{k}": h.float().cpu().contiguous() for k, h in enumerate(self.layers(graph, "item")[:-1])}
+        for key, value in self.state_dict().items():  # proj.item.weight -> proj.weight, ...
+            name, *rest = key.split(".")
+            if len(rest) >= 2 and rest[0] == "item" and name in ("proj", "categories", "convs", "head"):
+                tensors[".".join([name, *rest[1:]])] = value.float().cpu().contiguous()
+        config: dict[str, int | list[int]] = {
+            "embedding_dim": self.embedding_dim,
+            "hidden_dim": self.head["item"][0].in_features,
+            "num_layers": self.num_layers,
+            "top_t": int(self.walks["top_t"]),
+            "dense_dim": self.proj["item"].in_features if "item" in self.proj else 0,
+            "cardinalities": [t.num_embeddings for t in self.categories["item"]] if "item" in self.categories else [],
+        }
+        return config, tensors
+
     def l2_penalty(self, users: Tensor, items: Tensor) -> Tensor:
         """L2 on the batch's ID embeddings, as :func:`~recsys_pyg.models.common.embedding_l2` (0 without them)."""
         if self.embedding is None:

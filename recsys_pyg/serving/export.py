@@ -6,6 +6,9 @@
   ``seen_indices (nnz,)`` int64: training plus validation, exactly what the test evaluation excludes.
 - ``manifest.json``: model, dataset, protocol, sizes, dimension, scoring function, the run's test metrics.
 - ``user_ids.json`` / ``item_ids.json``: index -> the data's original id (absent for data without raw ids).
+- ``item_tower.safetensors`` (inductive PinSAGE only) and the manifest's ``item_tower``: the item tower's
+  weights, the existing items' layer inputs and the feature encoders' fitted state (JSON + tensors), so
+  new items are embedded without retraining (:mod:`recsys_pyg.serving.add_items`).
 
 safetensors holds raw tensors only (no pickle), so loading an export cannot run code. A fit-only model
 (GF-CF, EASE, ItemKNN) has no embeddings: its manifest says so and why.
@@ -28,6 +31,7 @@ from torch import Tensor
 from recsys_pyg.contracts import is_fit_only
 from recsys_pyg.data.graph import CSR
 from recsys_pyg.io import atomic_write_text
+from recsys_pyg.serving.add_items import TOWER, load_tower, tower_export
 
 FORMAT = 1
 TENSORS = "embeddings.safetensors"
@@ -71,6 +75,13 @@ def export_run(
     tmp = folder / f".{TENSORS}.tmp"
     save_file(tensors, str(tmp), metadata={"format": str(FORMAT)})
     tmp.replace(folder / TENSORS)  # atomic: a reader sees the old file or the whole new one
+    features = getattr(data, "features", {}).get("item")
+    if getattr(model, "inductive", False) and features is not None:  # new items can be embedded without retraining
+        entry, tower = tower_export(model, graph, features)
+        tmp = folder / f".{TOWER}.tmp"
+        save_file(tower, str(tmp), metadata={"format": str(FORMAT)})
+        tmp.replace(folder / TOWER)
+        manifest["item_tower"] = {"file": TOWER, **entry}
     manifest.update(
         embeddings=TENSORS, num_users=int(user_emb.shape[0]), num_items=int(item_emb.shape[0]),
         dim=int(user_emb.shape[1]), scoring="dot", items_normalized=bool(cosine),
@@ -106,6 +117,8 @@ class Exported:
     user_ids: list[Any] | None  # index -> raw id
     item_ids: list[Any] | None
     manifest: dict[str, Any]
+    folder: Path | None = None
+    tower: Any = None  # (ItemTower, existing items' layer inputs, fitted encoders) of an inductive model
 
     def user_index(self, raw: list[str], skip_unknown: bool = False) -> tuple[Tensor, list[str]]:
         """Indices of users given by original id (compared as strings); unknown ids raise, or are returned
@@ -123,6 +136,18 @@ class Exported:
             )
         known = [lookup[str(u)] for u in raw if str(u) in lookup]
         return torch.tensor(known, dtype=torch.long), unknown
+
+    def with_items(self, ids: list[Any], emb: Tensor, seen_users: Tensor, seen_items: Tensor) -> Exported:
+        """This export with new items appended: ids, embeddings ``(M, d)``, and pairs (user, new item's position)
+        that the users have seen (never recommended to them)."""
+        num_items = self.item.shape[0]
+        rows = torch.cat([self.seen.row_index(), seen_users])
+        cols = torch.cat([self.seen.indices, seen_items + num_items])
+        seen = CSR.from_pairs(rows, cols, self.seen.num_rows, num_items + emb.shape[0])
+        item_ids = list(range(num_items)) if self.item_ids is None else list(self.item_ids)
+        manifest = {**self.manifest, "num_items": num_items + emb.shape[0]}
+        return Exported(self.user, torch.cat([self.item, emb.float()]), seen, self.user_ids, item_ids + list(ids),
+                        manifest, self.folder, self.tower)  # fmt: skip
 
     def item_id(self, index: int) -> Any:
         return index if self.item_ids is None else self.item_ids[index]
@@ -157,7 +182,14 @@ def load_export(path: str | Path) -> Exported:
     seen = _seen(tensor_path, tensors, num_users, num_items)
     ids = [_ids(folder / f"{side}_ids.json", side, n) if manifest["ids"] else None
            for side, n in (("user", num_users), ("item", num_items))]  # fmt: skip
-    return Exported(user, item, seen, ids[0], ids[1], manifest)
+    tower = None
+    if isinstance(manifest.get("item_tower"), dict):
+        path = folder / TOWER
+        try:
+            tower = load_tower(folder, manifest["item_tower"], load_file(str(path)))
+        except (SafetensorError, OSError, KeyError, RuntimeError, ValueError, TypeError) as err:
+            raise ExportError(f"{path}: the item tower does not load ({type(err).__name__}: {err}); {REDO}") from err
+    return Exported(user, item, seen, ids[0], ids[1], manifest, folder, tower)
 
 
 def read_manifest(path: Path) -> dict[str, Any]:

@@ -11,6 +11,10 @@ user has seen (training and validation: what the test evaluation excludes) are n
 (``pip install 'recsys_pyg[ann]'``). CSV rows are ``user,rank,item,score``; JSON Lines rows are
 ``{"user": ..., "items": [...], "scores": [...]}``.
 
+``--add-items new.csv [--edges edges.csv]`` (an inductive PinSAGE's export) embeds new items from their
+features (and the known users' interactions with them) with the export's item tower and adds them to the
+index before serving: they are recommended like any item, without retraining (the time it took on stderr).
+
 The export is checked on load (finite embeddings, the manifest's shapes, a well-formed seen-items CSR,
 unique non-null ids) and so are the index options; a bad one exits with status 1 and one line,
 ``recsys-recommend: error: <file or option>: ...``. A user who can get fewer than ``--k`` items (``--k``
@@ -24,6 +28,7 @@ import argparse
 import csv
 import json
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import IO
@@ -31,6 +36,8 @@ from typing import IO
 import torch
 from tqdm import tqdm
 
+from recsys_pyg.data.files import DataFileError
+from recsys_pyg.serving.add_items import embed_new_items
 from recsys_pyg.serving.export import Exported, ExportError, load_export
 from recsys_pyg.serving.retrieval import INDEXES, Retriever, ShortTopKWarning, short_rows_message
 
@@ -76,6 +83,22 @@ def write(out: IO[str], fmt: str, exported: Exported, users: torch.Tensor, score
             out.write(json.dumps(row) + "\n")
 
 
+def add_new_items(exported: Exported, retriever: Retriever, features: Path, edges: Path | None) -> Exported:
+    """Embed the new items of ``features`` and add them to ``retriever``; their time goes to stderr."""
+    started = time.perf_counter()
+    try:
+        new = embed_new_items(exported, features, edges)
+    except (DataFileError, ValueError, FileNotFoundError, IsADirectoryError) as err:
+        raise fail(str(err)) from err
+    embedded = time.perf_counter()
+    exported = exported.with_items(new.ids, new.emb, new.seen_users, new.seen_items)
+    retriever.add_items(new.emb, exported.seen)
+    done = time.perf_counter()
+    print(f"{PROG}: added {len(new.ids)} new item(s) in {done - started:.3f} s (embedding {embedded - started:.3f} s, "
+          f"index {done - embedded:.3f} s)", file=sys.stderr)  # fmt: skip
+    return exported
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path, help="a run folder (or its export/ folder)")
@@ -92,7 +115,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=1024, help="users scored at once")
     parser.add_argument("--nprobe", type=int, default=16, help="ivfpq: inverted lists visited per query")
     parser.add_argument("--ef-search", type=int, default=256, help="hnsw: candidate list size while searching")
+    parser.add_argument("--add-items", type=Path, help="a feature file of new items (inductive PinSAGE exports): "
+                        "embedded with the export's item tower and added to the index, no retraining")  # fmt: skip
+    parser.add_argument("--edges", type=Path, help="with --add-items: user,item pairs of known users and new items")
     args = parser.parse_args(argv)
+    if args.edges and not args.add_items:
+        parser.error("--edges goes with --add-items")
     if args.k < 1 or args.batch_size < 1 or args.candidates < 1:
         parser.error("--k, --batch-size and --candidates must be positive")
     try:
@@ -114,6 +142,8 @@ def main(argv: list[str] | None = None) -> None:
                               nprobe=args.nprobe, ef_search=args.ef_search)  # fmt: skip
     except (ImportError, ValueError) as err:  # faiss missing, or an index option out of range
         raise fail(f"--index {args.index}: {err}") from err
+    if args.add_items:
+        exported = add_new_items(exported, retriever, args.add_items, args.edges)
     limit = retriever.k_limit(args.k)
     if limit:  # said once, before the rows
         warn(limit)

@@ -147,6 +147,21 @@ class Retriever:
         self.kind, self.candidates, self.chunk_size = index, int(candidates), int(chunk_size)
         self.index = None if index == "exact" else build_index(index, self.item_emb, **index_options)
 
+    def add_items(self, item_emb: Tensor, seen: CSR) -> None:
+        """Append items ``(M, d)`` (indices ``I..I+M-1``) without rebuilding: the exact path scores them with the
+        rest, a MIPS index takes them with ``KNNIndex.add``; ``seen`` is the widened ``(U, I + M)`` seen-items CSR."""
+        if item_emb.dim() != 2 or item_emb.shape[1] != self.item_emb.shape[1]:
+            raise ValueError(f"new items {tuple(item_emb.shape)} should be (M, {self.item_emb.shape[1]})")
+        if not bool(torch.isfinite(item_emb).all()):
+            raise ValueError("new item embeddings hold NaN or infinite values")
+        if seen.num_rows != self.user_emb.shape[0] or seen.num_cols != self.item_emb.shape[0] + item_emb.shape[0]:
+            raise ValueError(f"seen items {seen.num_rows} x {seen.num_cols} do not match the users and items after "
+                             "adding")  # fmt: skip
+        self.item_emb = torch.cat([self.item_emb, item_emb.float()])
+        self.seen = seen
+        if self.index is not None:
+            self.index.add(item_emb.float().contiguous())
+
     @property
     def max_k(self) -> int:
         """The most items one user can get: the catalogue, or (two stages) the candidates within faiss' cap."""
