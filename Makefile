@@ -10,7 +10,7 @@ PY := $(ENV_DIR)/bin/python
 STAMP := $(ENV_DIR)/.recsys_pyg_installed
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: help install train test test-all lint bench ttq clean
+.PHONY: help install train test test-all lint bench ttq dashboard clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-10s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ test-all: $(STAMP) ## Run every test, slow ones included
 
 lint: $(STAMP) ## Ruff
 	$(PY) -m ruff check recsys_pyg tests scripts
+
+dashboard: $(STAMP) ## MLflow UI on 127.0.0.1 over outputs/mlflow (runs trained with logger=mlflow; ARGS="--port 0")
+	$(PY) -m recsys_pyg.dashboard $(ARGS)
 
 clean: ## Remove run outputs (not the environment)
 	rm -rf outputs multirun

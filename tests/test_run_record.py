@@ -108,7 +108,7 @@ def test_wandb_failing_at_init_or_log_leaves_the_local_record(cfg_factory, tmp_p
 
         monkeypatch.setattr(wandb, "init", init_then_break)
     with caplog.at_level(logging.WARNING):
-        results = train(cfg_factory("debug=default", "logger=wandb", "logger.mode=offline"))
+        results = train(cfg_factory("debug=default", "logger=wandb", "logger.wandb.mode=offline"))
     warnings = [r.message for r in caplog.records if "W&B disabled" in r.message]
     assert len(warnings) == 1 and "wandb.ai unreachable" in warnings[0]
     summary = json.loads((tmp_path / "summary.json").read_text())

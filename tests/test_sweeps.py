@@ -69,7 +69,7 @@ def test_a_failed_job_is_reported_and_the_others_complete(tmp_path, capsys):
 
 
 def test_wandb_offline_history_has_every_evaluation(cfg_factory, tmp_path):
-    results = train(cfg_factory("debug=default", "logger=wandb", "logger.mode=offline", "train.epochs=3"))
+    results = train(cfg_factory("debug=default", "logger=wandb", "logger.wandb.mode=offline", "train.epochs=3"))
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
     rows = offline_history(runs[0])

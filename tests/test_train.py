@@ -51,10 +51,10 @@ def test_early_stopping_stops(cfg_factory):
 
 
 def test_wandb_offline_and_broken_wandb_never_stop_training(cfg_factory, tmp_path, caplog):
-    results = train(cfg_factory("debug=default", "logger=wandb", "logger.mode=offline"))
+    results = train(cfg_factory("debug=default", "logger=wandb", "logger.wandb.mode=offline"))
     assert list((tmp_path / "wandb").glob("offline-run-*"))
     assert "test/recall@20" in results
     with caplog.at_level(logging.WARNING):
-        results = train(cfg_factory("debug=default", "logger=wandb", "logger.mode=not-a-mode"))
+        results = train(cfg_factory("debug=default", "logger=wandb", "logger.wandb.mode=not-a-mode"))
     assert "W&B disabled for this run" in caplog.text
     assert "test/recall@20" in results

@@ -9,8 +9,9 @@ from pathlib import Path
 
 RECORD_FILES = ("config.json", "metrics.jsonl", "summary.json", "status.json", "failed.json", "checkpoints")
 # What ``overwrite`` removes besides the record: all a replaced run left that a reader could take for the new run's
-# (its export would be served, its W&B run synced, its id maps read).
-REPLACED_FILES = (*RECORD_FILES, "export", "wandb", "user_ids.json", "item_ids.json", ".status.reserve")
+# (its export would be served, its W&B run synced, its id maps read, its MLflow run continued).
+REPLACED_FILES = (*RECORD_FILES, "export", "wandb", "mlflow_run.json", "user_ids.json", "item_ids.json",
+                  ".status.reserve")  # fmt: skip
 
 
 class RunFolderError(RuntimeError):

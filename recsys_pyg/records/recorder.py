@@ -1,17 +1,16 @@
-"""The façade a run writes through, :class:`Recorder` (local record + W&B), and :func:`open_recorder`."""
+"""The façade a run writes through, :class:`Recorder` (local record + trackers), and :func:`open_recorder`."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from recsys_pyg.records.backends import RunLogger, start_loggers
 from recsys_pyg.records.naming import protocol, run_name
 from recsys_pyg.records.record import DiskFullError, RunRecord
 from recsys_pyg.records.wandb_logger import WandbLogger
@@ -37,10 +36,11 @@ def error_text(err: BaseException) -> str:
 
 
 class Recorder:
-    """The run's local record and, when enabled, W&B: one call writes both."""
+    """The run's local record and the trackers ``cfg.logger`` enables (W&B, MLflow): one call writes all.
+    Each tracker fails alone (it warns once and stops logging); the local record goes on."""
 
-    def __init__(self, record: RunRecord | None, wandb: WandbLogger | None = None) -> None:
-        self.record, self.wandb = record, wandb
+    def __init__(self, record: RunRecord | None, loggers: list[RunLogger] | None = None) -> None:
+        self.record, self.loggers = record, list(loggers or [])
 
     @classmethod
     def silent(cls) -> Recorder:
@@ -65,13 +65,15 @@ class Recorder:
 
     @property
     def wandb_id(self) -> str | None:
-        return self.wandb.run_id if self.wandb is not None else None
+        """The W&B run's id, kept in the checkpoint so a resume continues it (MLflow keeps its own in the folder)."""
+        return next((lg.run_id for lg in self.loggers if isinstance(lg, WandbLogger)), None)
 
     @contextmanager
     def status_marked(self, config: dict[str, Any] | None = None) -> Iterator[None]:
         """``status.json`` says ``running`` inside, then ``finished``, ``interrupted`` (:data:`INTERRUPTIONS`)
-        or ``failed`` (with the error); W&B is closed either way. ``config`` (the composed config, before
-        the data gives its protocol) is written first, so a run that fails in its setup still has it."""
+        or ``failed`` (with the error); the trackers are closed either way, with that status. ``config`` (the
+        composed config, before the data gives its protocol) is written first, so a run that fails in its setup
+        still has it."""
         if self.record is None:
             try:
                 yield
@@ -89,7 +91,7 @@ class Recorder:
                 self.record.status(outcome(err), error=error_text(err))
             except Exception as status_err:  # the run's own error is the one to raise
                 log.error("could not write %s: %s", self.record.dir / "status.json", status_err)
-            self.finish()
+            self.finish(outcome(err))
             raise
         finally:
             self.record.release()
@@ -98,8 +100,8 @@ class Recorder:
     def open(self, cfg: DictConfig, data: RecDataset, resume_epoch: int | None = None,
              wandb_id: str | None = None) -> Recorder:  # fmt: skip
         """Complete the record once the data is loaded: ``config.json`` with its protocol (a resumed run,
-        ``resume_epoch`` set, first drops what it logged after its checkpoint) and W&B as ``cfg.logger``
-        says (continuing the run ``wandb_id``). A silent recorder stays silent."""
+        ``resume_epoch`` set, first drops what it logged after its checkpoint, in the trackers too) and the
+        trackers ``cfg.logger`` names (W&B continuing the run ``wandb_id``). A silent recorder stays silent."""
         if self.record is None:
             return self
         config = OmegaConf.to_container(cfg, resolve=True)
@@ -107,41 +109,41 @@ class Recorder:
         if resume_epoch is not None:
             self.record.truncate(resume_epoch)  # drop what the interrupted run logged after its checkpoint
         self.record.write_config(config)  # type: ignore[arg-type]
-        if cfg.logger is not None and cfg.logger.get("_target_"):
-            name, group = run_name(cfg)
-            logger_fn = instantiate(cfg.logger)
-            if group and not cfg.logger.get("group"):
-                logger_fn = partial(logger_fn, group=group)
-            if wandb_id:
-                logger_fn = partial(logger_fn, id=wandb_id, resume="allow")
-            self.wandb = logger_fn(config=flatten(config), dir=self.record.dir, name=name)  # type: ignore[arg-type]
+        name, group = run_name(cfg)
+        flat = flatten(config)  # type: ignore[arg-type]
+        self.loggers = start_loggers(cfg.get("logger"), flat, self.record.dir, name, group, wandb_id)
+        if resume_epoch is not None:
+            for logger in self.loggers:
+                logger.truncate(resume_epoch)  # as the record: those steps are logged again
         return self
 
     def log(self, metrics: dict[str, float], step: int) -> None:
         if self.record is not None:
             self.record.log(metrics, step)
-        if self.wandb is not None:
-            self.wandb.log(metrics, step)
+        for logger in self.loggers:
+            logger.log(metrics, step)
 
     def summary(self, results: dict[str, Any]) -> None:
         if self.record is not None:
             self.record.summary(results)
-        if self.wandb is not None:
-            self.wandb.summary(results)
+        for logger in self.loggers:
+            logger.summary(results)
 
     def artifact(self, folder: Path, name: str) -> None:
-        """A folder of the record (the export) as a W&B artifact too; locally it is already in place."""
-        if self.wandb is not None:
-            self.wandb.artifact(folder, name)
+        """A folder of the record (the export) as the trackers' artifact too; locally it is already in place."""
+        for logger in self.loggers:
+            logger.artifact(folder, name)
 
-    def finish(self) -> None:
-        if self.wandb is not None:
-            self.wandb.finish()
+    def finish(self, status: str = "finished") -> None:
+        """Close every tracker as ``finished``, ``failed`` or ``interrupted`` (the run's status)."""
+        for logger in self.loggers:
+            logger.finish(status)
+        self.loggers = []
 
 
 def open_recorder(
     cfg: DictConfig, data: RecDataset, resume_epoch: int | None = None, wandb_id: str | None = None
 ) -> Recorder:
-    """The run's record in ``cfg.paths.output_dir`` (config with its protocol) and W&B as ``cfg.logger`` says
+    """The run's record in ``cfg.paths.output_dir`` (config with its protocol) and the trackers ``cfg.logger`` names
     (:meth:`Recorder.open`)."""
     return Recorder(RunRecord(Path(cfg.paths.output_dir))).open(cfg, data, resume_epoch, wandb_id)

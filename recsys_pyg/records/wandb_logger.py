@@ -93,7 +93,11 @@ class WandbLogger:
 
         self._guard("artifact", log)
 
-    def finish(self) -> None:
+    def truncate(self, last_step: int) -> None:
+        """Nothing: a resumed W&B run keeps its history and skips steps at or below its last (W&B's rule)."""
+
+    def finish(self, status: str = "finished") -> None:
+        """Close the run (W&B records how its process ended by itself; ``status`` is the recorder's word)."""
         self._guard("finish", lambda: self.run.finish())
         self.run = None
 
