@@ -270,7 +270,7 @@ def where_it_runs(where: Dist, device: torch.device) -> str:
     """The log's word on where the run runs: device, torch's CPU threads and, under torchrun, this rank of the
     world and the collective backend (without it nothing in a log says that two processes ran)."""
     name = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
-    text = f"running on {device}{name}, {torch.get_num_threads()} torch threads"
+    text = f"running on {device}{name}, torch threads: {torch.get_num_threads()}"
     if where.active:
         text += f", rank {where.rank} of world size {where.world} ({torch.distributed.get_backend()} backend)"
     return text

@@ -50,6 +50,8 @@ def test_both_ranks_ran_and_the_record_is_written_once(runs):
     two, _ = runs
     rank1 = (two / "train.rank1.log").read_text()
     assert "epoch 6" in rank1 and "epoch 6" in (two / "train.log").read_text()  # both trained every epoch
+    assert "running on cpu, torch threads: 1, rank 1 of world size 2 (gloo backend)" in rank1  # each log says so
+    assert "running on cpu, torch threads: 1, rank 0 of world size 2 (gloo backend)" in (two / "train.log").read_text()
     steps = [x["step"] for x in lines(two)]
     assert steps == [0, 1, 2, 3, 4, 5, 6, 6]  # one writer: no line twice
     assert json.loads((two / "status.json").read_text())["status"] == "finished"
