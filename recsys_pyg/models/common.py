@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from recsys_pyg.data.graph import BipartiteGraph
@@ -26,9 +27,21 @@ def select_nodes(out: Tensor, num_users: int, users: Tensor | None, items: Tenso
 def embedding_l2(embedding: nn.Embedding, users: Tensor, nodes: Tensor) -> Tensor:
     """Half the squared norm of the batch's embeddings, divided by the batch size ``len(users)``.
 
-    Looked up through the module, so a ``sparse=True`` table gets a sparse gradient.
+    Looked up through the module, so a ``sparse=True`` table gets a sparse gradient. A dense table asked for
+    more rows than it has (hundreds of negatives per row) is weighted by each row's count instead: the same sum,
+    without gathering ``len(nodes) x d`` copies (nor their backward).
     """
-    return 0.5 * (embedding(users).pow(2).sum() + embedding(nodes).pow(2).sum()) / max(users.numel(), 1)
+    return 0.5 * (_squared_norms(embedding, users) + _squared_norms(embedding, nodes)) / max(users.numel(), 1)
+
+
+def _squared_norms(embedding: nn.Embedding, ids: Tensor) -> Tensor:
+    """``sum_j ||E[ids_j]||^2``, through the module or by the rows' counts (same value and gradient)."""
+    if embedding.sparse or ids.numel() <= embedding.num_embeddings:
+        return embedding(ids).pow(2).sum()
+    weight = embedding.weight
+    counts = torch.zeros(weight.shape[0], device=weight.device, dtype=weight.dtype)
+    counts.index_add_(0, ids, torch.ones_like(ids, dtype=weight.dtype))  # (N,): no data-dependent size
+    return (counts * weight.pow(2).sum(1)).sum()
 
 
 def check_graph(model: nn.Module, graph: BipartiteGraph) -> None:

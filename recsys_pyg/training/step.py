@@ -12,20 +12,38 @@ from recsys_pyg.samplers import Negatives
 from recsys_pyg.training.hardness import HardnessMeter
 
 
+# Per-row negatives from which a batch is scored against every item by one GEMM, then gathered, rather than by one
+# (B, k, d) product: with hundreds of negatives per row (BSL's MF: 800) the (B, k, d) gather and its backward are
+# memory-bound, while (B, d) @ (d, I) is a compute-bound product no larger in memory when I <= k d.
+GEMM_NEGATIVES = 32
+
+
 def score_batch(
     model: torch.nn.Module, graph: BipartiteGraph, users: Tensor, pos: Tensor, neg: Negatives, cosine: bool = False
 ) -> ScoredBatch:
     """The batch scored: dot products, or cosines when ``cosine``, with its ids and draw.
 
     Every item embedding the batch needs is computed in one model call; shared negatives
-    are scored with one ``(B, d) @ (d, S)`` product.
+    are scored with one ``(B, d) @ (d, S)`` product. Many per-row negatives (``k >= GEMM_NEGATIVES`` and
+    ``B k >= 2 I``: most items are in the batch anyway) are scored against every item by one ``(B, d) @ (d, I)``
+    product when ``I <= k d``, then each row's columns are gathered: the same scores, a fraction of the
+    memory traffic, and no data-dependent size (nothing waits on a GPU).
     """
     b = pos.numel()
     parts = [pos, neg.items.flatten()] + ([neg.hard.flatten()] if neg.hard is not None else [])
     items = torch.cat(parts)  # (B + B*k [+ B*h],) or (B + S [+ B*h],)
-    user_emb, item_emb = model(graph, users, items)  # (B, d), (len(items), d)
-    if cosine:
-        user_emb, item_emb = F.normalize(user_emb, dim=-1), F.normalize(item_emb, dim=-1)
+    every = not neg.shared and neg.num_easy >= GEMM_NEGATIVES and b * neg.num_easy >= 2 * graph.num_items
+    if every:
+        user_emb, all_emb = model(graph, users, torch.arange(graph.num_items, device=items.device))  # (B, d), (I, d)
+        if cosine:
+            user_emb, all_emb = F.normalize(user_emb, dim=-1), F.normalize(all_emb, dim=-1)
+        if graph.num_items <= neg.num_easy * all_emb.shape[1]:
+            return _scored_against_every_item(users, pos, neg, items, user_emb, all_emb)
+        item_emb = all_emb[items]  # (len(items), d): I > k d, the per-row product below takes less memory
+    else:
+        user_emb, item_emb = model(graph, users, items)  # (B, d), (len(items), d)
+        if cosine:
+            user_emb, item_emb = F.normalize(user_emb, dim=-1), F.normalize(item_emb, dim=-1)
     pos_emb = item_emb[:b]  # (B, d)
     easy_emb = item_emb[b : b + neg.items.numel()]
     pos_score = (user_emb * pos_emb).sum(-1)  # (B,)
@@ -42,6 +60,27 @@ def score_batch(
         negatives=neg,
         pos=pos_score,
         neg=torch.cat(scores, dim=1),
+        mask=neg.full_mask(b),
+        user_emb=user_emb,
+        pos_emb=pos_emb,
+        items=items,
+    )
+
+
+def _scored_against_every_item(
+    users: Tensor, pos: Tensor, neg: Negatives, items: Tensor, user_emb: Tensor, all_emb: Tensor
+) -> ScoredBatch:
+    """:func:`score_batch` for many per-row negatives: every row against every item, then gathered."""
+    b = pos.numel()
+    pos_emb = all_emb[pos]  # (B, d)
+    every = user_emb @ all_emb.T  # (B, I)
+    columns = [neg.items] + ([neg.hard] if neg.hard is not None else [])  # (B, k) [, (B, h)]
+    return ScoredBatch(
+        users=users,
+        pos_items=pos,
+        negatives=neg,
+        pos=(user_emb * pos_emb).sum(-1),  # (B,)
+        neg=every.gather(1, torch.cat(columns, dim=1)),  # (B, k [+ h])
         mask=neg.full_mask(b),
         user_emb=user_emb,
         pos_emb=pos_emb,
