@@ -11,7 +11,6 @@ from recsys_pyg.losses import Objective, ScoredBatch
 from recsys_pyg.samplers import Negatives
 from recsys_pyg.training.hardness import HardnessMeter
 
-
 # Per-row negatives from which a batch is scored against every item by one GEMM, then gathered, rather than by one
 # (B, k, d) product: with hundreds of negatives per row (BSL's MF: 800) the (B, k, d) gather and its backward are
 # memory-bound, while (B, d) @ (d, I) is a compute-bound product no larger in memory when I <= k d.
