@@ -33,6 +33,8 @@ PUBLISHED: dict[tuple[str, str], tuple[float, float | None, str]] = {
     ("gowalla", "ChebyCF"): (0.1941, 0.1616, "Kim et al., SIGIR 2025"),
     ("gowalla", "LightGCN+BSL"): (0.1893, 0.1591, "Wu et al., ICDE 2024 (authors' log, best)"),
     ("gowalla", "SimpleX"): (0.1872, 0.1557, "Mao et al., CIKM 2021"),
+    ("gowalla", "TurboCF"): (0.1835, None, "Park et al., SIGIR 2024"),
+    ("gowalla", "MF+BSL"): (0.1882, 0.1584, "Wu et al., ICDE 2024 (authors' log, best)"),
 }
 RECORDS = ("config.json", "summary.json", "metrics.jsonl", "status.json", ".hydra/overrides.yaml")
 
