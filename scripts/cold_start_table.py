@@ -18,7 +18,7 @@ METRICS = ("recall@20", "ndcg@20")
 
 def jobs(folder: Path) -> list[tuple[dict, dict]]:
     found = []
-    for summary in sorted(folder.glob("*/summary.json")):
+    for summary in sorted(folder.rglob("summary.json")):  # job folders may nest (a "/" in an override)
         config = json.loads((summary.parent / "config.json").read_text())
         found.append((config, json.loads(summary.read_text())))
     return found

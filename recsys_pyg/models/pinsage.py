@@ -32,7 +32,9 @@ class PinSAGE(nn.Module):
     Inductive (``id_embedding=false`` or ``"dropout"``): an item's input is
     :math:`\mathbf{h}^{(0)}_i = \mathrm{proj}(\mathbf{f}_i)`, with no ID row (``false``) or with its
     ID row dropped at rate ``id_dropout`` in training and absent for items without training edges at
-    inference (``dropout``); so an item never seen in training gets an embedding from its features
+    inference (``dropout``: a training step treats each node as unseen at that rate, without its ID row
+    and its neighbourhood, as a cold item is at inference); so an item never seen in training gets an
+    embedding from its features
     (and its neighbourhood, where it has edges). A user's input then adds the mean of its training
     items' feature inputs, so a user is placed from its history where it has no ID row.
 
@@ -54,8 +56,8 @@ class PinSAGE(nn.Module):
         use_features: use the features when given (default ``True``).
         id_embedding: ``True`` (an ID row per node, the transductive model; default), ``False`` (none:
             features and history only) or ``"dropout"`` (ID rows dropped at rate ``id_dropout``).
-        id_dropout: with ``id_embedding="dropout"``, the probability a node's ID row is left out of a
-            training step (default 0.5).
+        id_dropout: with ``id_embedding="dropout"``, the probability that a training step treats a node as
+            unseen: its ID row and its neighbourhood left out (default 0.5).
         chunk_size: nodes per chunk in full inference (default 8192).
         init_std: normal initialisation of the ID embeddings (default 0.1).
         sparse: sparse gradients for the ID table (pair with ``optimizer=mixed_adam``), so a step's
@@ -184,13 +186,19 @@ class PinSAGE(nn.Module):
                 h = h + table(cats[:, c])
         return h
 
-    def _id_mask(self, graph: BipartiteGraph, side: str, ids: Tensor) -> Tensor | None:
+    def _unseen(self, ids: Tensor) -> Tensor | None:
+        """``(M,)`` which ``ids`` a training step treats as never seen (``id_embedding="dropout"``, rate
+        ``id_dropout``, from the run's generator): no ID row and no neighbourhood, as a cold item at inference."""
+        if self.id_mode != "dropout" or not self.training or self.id_dropout == 0.0:
+            return None
+        return torch.rand(ids.numel(), device=ids.device, generator=self.generator) < self.id_dropout
+
+    def _id_mask(self, graph: BipartiteGraph, side: str, ids: Tensor, unseen: Tensor | None = None) -> Tensor | None:
         """Which ``ids`` use their ID row, ``(M, 1)`` floats; ``None``: all of them."""
         if self.id_mode == "true":
             return None
-        if self.training:  # dropout: each node's row left out at rate id_dropout, from the run's generator
-            draw = torch.rand(ids.numel(), device=ids.device, generator=self.generator)
-            return (draw >= self.id_dropout).float()[:, None]
+        if self.training:
+            return None if unseen is None else (~unseen).float()[:, None]
         degree = graph.user_degree if side == "user" else graph.item_degree
         return (degree[ids] > 0).float()[:, None]  # an ID row never trained carries nothing
 
@@ -202,14 +210,14 @@ class PinSAGE(nn.Module):
         count = torch.bincount(local, minlength=users.numel()).clamp(min=1)
         return total / count[:, None]
 
-    def _input(self, graph: BipartiteGraph, side: str, ids: Tensor) -> Tensor:
+    def _input(self, graph: BipartiteGraph, side: str, ids: Tensor, unseen: Tensor | None = None) -> Tensor:
         """Layer-0 input of ``ids`` (local to ``side``): ID embedding (masked where ``id_embedding`` says)
         + features; a user's adds its history's mean item features when IDs are not always there, ``(M, d)``."""
         h = self.features_input(side, ids)
         if self.embedding is not None:
             offset = 0 if side == "user" else self.num_users
             e = self.embedding(ids + offset)
-            mask = self._id_mask(graph, side, ids)
+            mask = self._id_mask(graph, side, ids, unseen)
             h = h + (e if mask is None else e * mask)
         if side == "user" and self.id_mode != "true":
             h = h + self._history(graph, ids)
@@ -241,11 +249,14 @@ class PinSAGE(nn.Module):
         index: Tensor,
         weight: Tensor,
         scale: float = 1.0,
+        unseen: Tensor | None = None,
     ) -> Tensor:
         """Conv ``k`` for ``targets`` given ``h_prev`` of the sorted node set ``prev``.
 
         ``scale`` > 1 when ``prev`` kept only part of the targets' neighbours (``max_hop_nodes``):
         a neighbour outside ``targets`` then weighs ``scale`` times its importance if kept, 0 if not.
+        ``unseen`` ``(M,)``: targets treated as unseen this step (ID dropout): they pool nothing, as an
+        item without training edges.
         """
         nbr = index[targets].flatten()  # (M*T,) local ids
         src = torch.searchsorted(prev, nbr)  # (M*T,) rows of h_prev
@@ -254,6 +265,8 @@ class PinSAGE(nn.Module):
             src = src.clamp_(max=prev.numel() - 1)
             kept = prev[src] == nbr
             w = w * torch.where(torch.isin(nbr, targets), 1.0, kept * scale)
+        if unseen is not None:
+            w = w * (~unseen).repeat_interleave(index.shape[1])
         dst = torch.arange(targets.numel(), device=targets.device).repeat_interleave(index.shape[1])
         x_dst = h_prev[torch.searchsorted(prev, targets)]  # (M, d)
         return self.convs[side][k]((h_prev, x_dst), torch.stack([src, dst]), w)
@@ -281,13 +294,14 @@ class PinSAGE(nn.Module):
         """Embeddings of ``ids`` of one side from their K-hop sampled neighbourhoods, ``(M, d)``."""
         index, weight = self._side_tables(graph, side)
         sets, scales = self.node_sets(graph, side, ids)
-        h0 = self._input(graph, side, sets[0])
+        unseen = self._unseen(sets[0])  # (|S_0|,) one draw per node and step, or None
+        h0 = self._input(graph, side, sets[0], unseen)
         h = h0
         for k in range(self.num_layers):
             targets = sets[k + 1] if k + 1 < self.num_layers else ids
-            h = self._layer(side, k, h, sets[k], targets, index, weight, scales[k])
-        # the skip reuses S_0's inputs (one ID-dropout draw per node and step)
-        return self.head[side](h) + h0[torch.searchsorted(sets[0], ids)]
+            gone = None if unseen is None else unseen[torch.searchsorted(sets[0], targets)]
+            h = self._layer(side, k, h, sets[k], targets, index, weight, scales[k], gone)
+        return self.head[side](h) + h0[torch.searchsorted(sets[0], ids)]  # the skip: S_0's inputs of ids
 
     def layers(self, graph: BipartiteGraph, side: str) -> list[Tensor]:
         """Every node's input and conv outputs of one side, ``[(n, d), (n, hidden) x K]``, in chunks."""
