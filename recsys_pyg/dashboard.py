@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"MLflow UI at {address}  (store {store / DB_NAME}; Ctrl-C stops it)")
     for experiment_id, name, runs in experiments(store):
         print(f"  {name} ({runs} runs): {runs_page(address, experiment_id)}")
+        print(f"  {' ' * len(name)} charts: {runs_page(address, experiment_id)}&compareRunsMode=CHART")
     sys.stdout.flush()
     env = {**LOCAL_ONLY, **os.environ}  # the user's own setting wins
     cmd = server_command(store, args.host, port)

@@ -99,11 +99,11 @@ def test_every_job_of_a_sweep_and_its_recall_are_on_the_experiment_page(tmp_path
     assert out.returncode == 0, out.stderr[-3000:]
     jobs = sorted(p.parent for p in sweep_dir.glob(f"*/{RUN_FILE}"))
     assert len(jobs) == 4
-    expected = {}  # run name (the job's overrides) -> its last validation recall@20
+    expected = {}  # run name (what the sweep varies in the job) -> its last validation recall@20
     for job in jobs:
         config = json.loads((job / "config.json").read_text())
         model = config["model"]["_target_"].rsplit(".", 1)[-1].lower()
-        expected[f"debug=default,logger=mlflow,model={model},seed={config['seed']}"] = last_value(job, "val/recall@20")
+        expected[f"model={model},seed={config['seed']}"] = last_value(job, "val/recall@20")
 
     log = tmp_path / "dashboard.log"
     with open(log, "w") as sink:

@@ -34,12 +34,31 @@ def metric_key(name: str) -> str:
     return re.sub(r"[^\w\-.:/ ]", "_", name.replace("@", "_at_"))
 
 
+def line_chart(key: str, section: str) -> dict[str, Any]:
+    """A line chart of metric ``key`` against the step, one line per run, as the UI's chart view stores it."""
+    return {"uuid": f"recsys-{key}", "type": "LINE", "metricSectionId": section, "runsCountToCompare": 10,
+            "deleted": False, "isGenerated": False, "displayName": key, "metricKey": key, "selectedMetricKeys": [key],
+            "xAxisKey": "step", "selectedXAxisMetricKey": "", "yAxisKey": "metric", "yAxisExpressions": [],
+            "lineSmoothness": 0, "xAxisScaleType": "linear", "scaleType": "linear", "range": {},
+            "ignoreOutliers": False, "useGlobalXaxisKey": True, "useGlobalLineSmoothing": True}  # fmt: skip
+
+
 def runs_view(monitor: str) -> dict[str, Any]:
-    """The runs table's columns for a sweep: the monitored validation metric (sorted on, best first), its test
-    value and MostPop's, so runs compare at a glance (the UI shows only run names until columns are chosen)."""
+    """How the experiment page first shows a sweep (the UI shows only run names until columns are chosen): the
+    table's columns, the monitored validation metric (sorted on, best first), its test value and MostPop's; the
+    chart view's first section, that metric and ``train/loss`` against the step, one line per run."""
     keys = [monitor, "test/" + monitor.removeprefix("val/"), "mostpop/" + monitor]
     columns = [f"metrics.`{metric_key(k)}`" for k in keys]
-    return {"selectedColumns": columns, "orderByKey": columns[0], "orderByAsc": False}
+    charts = [line_chart(metric_key(k), VIEW) for k in (monitor, "train/loss")]
+    section = {"uuid": VIEW, "name": f"{monitor} and train/loss", "display": True, "isReordered": False}
+    return {
+        "selectedColumns": columns,
+        "orderByKey": columns[0],
+        "orderByAsc": False,
+        "compareRunCharts": charts,
+        "compareRunSections": [section],
+        "isAccordionReordered": True,
+    }
 
 
 def keep_local() -> None:

@@ -1,4 +1,4 @@
-"""What a run is called and what it measures: its W&B name and group, and its evaluation protocol."""
+"""What a run is called and what it measures: its tracker name and group, and its evaluation protocol."""
 
 from __future__ import annotations
 
@@ -33,14 +33,33 @@ def is_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def swept_keys(sweep_dir: Path) -> set[str]:
+    """The keys a ``-m`` sweep varies (``model`` of ``model=mf,lightgcn``), read from its ``multirun.yaml``;
+    empty when that cannot tell (a sweeper that picks the values itself, as Optuna's does)."""
+    try:
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        task = OmegaConf.load(sweep_dir / "multirun.yaml").hydra.overrides.task
+        return {o.key_or_group for o in OverridesParser.create().parse_overrides(list(task)) if o.is_sweep_override()}
+    except Exception:
+        return set()
+
+
 def run_name(cfg: DictConfig) -> tuple[str | None, str | None]:
-    """The job's W&B name (its command-line overrides, e.g. ``model=mf,train.epochs=5``) and group
-    (the sweep folder's name in a ``-m`` sweep); ``None`` outside Hydra."""
+    """The job's tracker name and group (the sweep folder's name in a ``-m`` sweep); ``None`` outside Hydra.
+
+    The name is the job's command-line overrides (``model=mf,train.epochs=5``); in a sweep only those the
+    sweep varies (``model=mf,seed=0``): the rest are the same for every run and in its params."""
     try:
         from hydra.core.hydra_config import HydraConfig
+        from hydra.core.override_parser.overrides_parser import OverridesParser
 
         hc = HydraConfig.get()
-        group = Path(hc.sweep.dir).name if is_multirun() else None
-        return hc.job.override_dirname or None, group
+        if not is_multirun():
+            return hc.job.override_dirname or None, None
+        swept, task = swept_keys(Path(hc.sweep.dir)), list(hc.overrides.task)
+        parsed = OverridesParser.create().parse_overrides(task)
+        varied = [text for text, o in zip(task, parsed) if o.key_or_group in swept]
+        return ",".join(varied) or hc.job.override_dirname or None, Path(hc.sweep.dir).name
     except Exception:
         return None, None
