@@ -8,13 +8,13 @@
 set -euo pipefail
 name=$1; shift
 out=${OUT:-outputs/cold_start}/$name
-epochs=${EPOCHS:-60}
-common=(dataset/split=cold_items logger=none train.num_threads=1 train.progress=false train.epochs=$epochs
-        train.eval_every=5 train.patience=3 "$@")
+epochs=${EPOCHS:-60}            # PinSAGE; LightGCN (seconds per epoch) gets LIGHTGCN_EPOCHS
+common=(dataset/split=cold_items logger=none train.num_threads=1 train.progress=false train.eval_every=5
+        train.patience=3 "$@")
 py=${PYTHON:-python}
-$py -m recsys_pyg.train -m "${common[@]}" model=pinsage model.id_embedding=false,dropout optimizer.lr=0.001,0.005 \
-    train.monitor=val/cold/recall@20 hydra.sweep.dir="$out/inductive"
-$py -m recsys_pyg.train -m "${common[@]}" model=pinsage model.id_embedding=true optimizer.lr=0.001,0.005 \
-    train.monitor=val/warm/recall@20 hydra.sweep.dir="$out/id_pinsage"
-$py -m recsys_pyg.train -m "${common[@]}" model=lightgcn optimizer.lr=0.001,0.005 \
-    train.monitor=val/warm/recall@20 hydra.sweep.dir="$out/lightgcn"
+$py -m recsys_pyg.train -m "${common[@]}" model=pinsage model.id_embedding=false,dropout optimizer.lr=0.001,0.005 train.epochs=$epochs \
+    train.monitor=val/cold/recall@20 hydra.sweep.dir="$out/inductive" 'hydra.sweep.subdir=${hydra.job.num}'
+$py -m recsys_pyg.train -m "${common[@]}" model=pinsage model.id_embedding=true optimizer.lr=0.001,0.005 train.epochs=$epochs \
+    train.monitor=val/warm/recall@20 hydra.sweep.dir="$out/id_pinsage" 'hydra.sweep.subdir=${hydra.job.num}'
+$py -m recsys_pyg.train -m "${common[@]}" model=lightgcn optimizer.lr=0.001,0.005 train.epochs=${LIGHTGCN_EPOCHS:-300} \
+    train.monitor=val/warm/recall@20 hydra.sweep.dir="$out/lightgcn" 'hydra.sweep.subdir=${hydra.job.num}'

@@ -32,9 +32,7 @@ class PinSAGE(nn.Module):
     Inductive (``id_embedding=false`` or ``"dropout"``): an item's input is
     :math:`\mathbf{h}^{(0)}_i = \mathrm{proj}(\mathbf{f}_i)`, with no ID row (``false``) or with its
     ID row dropped at rate ``id_dropout`` in training and absent for items without training edges at
-    inference (``dropout``: a training step treats each node as unseen at that rate, without its ID row
-    and its neighbourhood, as a cold item is at inference); so an item never seen in training gets an
-    embedding from its features
+    inference (``dropout``); so an item never seen in training gets an embedding from its features
     (and its neighbourhood, where it has edges). A user's input then adds the mean of its training
     items' feature inputs, so a user is placed from its history where it has no ID row.
 
@@ -56,8 +54,8 @@ class PinSAGE(nn.Module):
         use_features: use the features when given (default ``True``).
         id_embedding: ``True`` (an ID row per node, the transductive model; default), ``False`` (none:
             features and history only) or ``"dropout"`` (ID rows dropped at rate ``id_dropout``).
-        id_dropout: with ``id_embedding="dropout"``, the probability that a training step treats a node as
-            unseen: its ID row and its neighbourhood left out (default 0.5).
+        id_dropout: with ``id_embedding="dropout"``, the probability a node's ID row is left out of a
+            training step (one draw per node and step; default 0.5).
         chunk_size: nodes per chunk in full inference (default 8192).
         init_std: normal initialisation of the ID embeddings (default 0.1).
         sparse: sparse gradients for the ID table (pair with ``optimizer=mixed_adam``), so a step's
@@ -187,8 +185,10 @@ class PinSAGE(nn.Module):
         return h
 
     def _unseen(self, ids: Tensor) -> Tensor | None:
-        """``(M,)`` which ``ids`` a training step treats as never seen (``id_embedding="dropout"``, rate
-        ``id_dropout``, from the run's generator): no ID row and no neighbourhood, as a cold item at inference."""
+        """``(M,)`` which ``ids`` a training step leaves without their ID row (``id_embedding="dropout"``, rate
+        ``id_dropout``, from the run's generator), as a cold item at inference. Their neighbourhoods stay:
+        leaving those out too was worse on cold items (synthetic data, val cold Recall@20 0.33 / 0.31
+        against 0.35 / 0.37 at lr 0.001 / 0.005)."""
         if self.id_mode != "dropout" or not self.training or self.id_dropout == 0.0:
             return None
         return torch.rand(ids.numel(), device=ids.device, generator=self.generator) < self.id_dropout
@@ -249,14 +249,11 @@ class PinSAGE(nn.Module):
         index: Tensor,
         weight: Tensor,
         scale: float = 1.0,
-        unseen: Tensor | None = None,
     ) -> Tensor:
         """Conv ``k`` for ``targets`` given ``h_prev`` of the sorted node set ``prev``.
 
         ``scale`` > 1 when ``prev`` kept only part of the targets' neighbours (``max_hop_nodes``):
         a neighbour outside ``targets`` then weighs ``scale`` times its importance if kept, 0 if not.
-        ``unseen`` ``(M,)``: targets treated as unseen this step (ID dropout): they pool nothing, as an
-        item without training edges.
         """
         nbr = index[targets].flatten()  # (M*T,) local ids
         src = torch.searchsorted(prev, nbr)  # (M*T,) rows of h_prev
@@ -265,8 +262,6 @@ class PinSAGE(nn.Module):
             src = src.clamp_(max=prev.numel() - 1)
             kept = prev[src] == nbr
             w = w * torch.where(torch.isin(nbr, targets), 1.0, kept * scale)
-        if unseen is not None:
-            w = w * (~unseen).repeat_interleave(index.shape[1])
         dst = torch.arange(targets.numel(), device=targets.device).repeat_interleave(index.shape[1])
         x_dst = h_prev[torch.searchsorted(prev, targets)]  # (M, d)
         return self.convs[side][k]((h_prev, x_dst), torch.stack([src, dst]), w)
@@ -299,8 +294,7 @@ class PinSAGE(nn.Module):
         h = h0
         for k in range(self.num_layers):
             targets = sets[k + 1] if k + 1 < self.num_layers else ids
-            gone = None if unseen is None else unseen[torch.searchsorted(sets[0], targets)]
-            h = self._layer(side, k, h, sets[k], targets, index, weight, scales[k], gone)
+            h = self._layer(side, k, h, sets[k], targets, index, weight, scales[k])
         return self.head[side](h) + h0[torch.searchsorted(sets[0], ids)]  # the skip: S_0's inputs of ids
 
     def layers(self, graph: BipartiteGraph, side: str) -> list[Tensor]:

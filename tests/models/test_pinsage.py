@@ -154,20 +154,14 @@ def test_id_embedding_false_has_no_id_rows_and_users_come_from_history():
         PinSAGE(200, 300, item_features=feats, id_embedding="sometimes")
 
 
-def test_id_dropout_treats_nodes_as_unseen_in_training_only():
+def test_id_dropout_drops_rows_in_training_only():
     graph, feats = _toy()
     model = PinSAGE(200, 300, 8, 6, 1, item_features=feats, id_embedding="dropout", id_dropout=0.25,
                     generator=torch.Generator().manual_seed(0))  # fmt: skip
     model.train()
     unseen = torch.cat([model._unseen(torch.arange(300)) for _ in range(20)])
     assert abs(float(unseen.float().mean()) - 0.25) < 0.03
+    torch.testing.assert_close(model._id_mask(graph, "item", torch.arange(3), unseen[:3])[:, 0], (~unseen[:3]).float())
     model.eval()
     assert model._unseen(torch.arange(300)) is None
     torch.testing.assert_close(model._id_mask(graph, "item", torch.arange(300))[:, 0], (graph.item_degree > 0).float())
-    # a warm item treated as unseen in training (no ID row, no neighbours) is embedded as a cold item with
-    # its features is at inference
-    model.id_dropout = 0.999
-    model.item_features[3] = model.item_features[40]  # item 3 is cold, item 40 warm
-    cold_view = model(graph)[1][3]
-    model.train()
-    torch.testing.assert_close(model.embed(graph, "item", torch.tensor([40]))[0], cold_view)
