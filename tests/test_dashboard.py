@@ -23,6 +23,7 @@ from recsys_pyg.records.record import read_metrics_file
 
 
 def test_no_store_says_how_to_make_one(tmp_path, capsys):
+    pytest.importorskip("mlflow", reason="mlflow is not installed: pip install -e '.[mlflow]'")  # said first
     assert dashboard.main(["--store", str(tmp_path / "mlflow")]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"recsys-dashboard: error: no MLflow store at {tmp_path / 'mlflow' / 'mlflow.db'}")
