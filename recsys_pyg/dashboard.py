@@ -76,7 +76,9 @@ def server_command(store: Path, host: str, port: int) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="recsys-dashboard", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="recsys-dashboard", description="The MLflow UI over the runs trained with logger=mlflow, on this machine."
+    )
     parser.add_argument("--store", type=Path, default=default_store(),
                         help="the MLflow store folder (default: $RECSYS_LOG_DIR/mlflow or outputs/mlflow)")  # fmt: skip
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: loopback only)")
