@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from recsys_pyg.io import atomic_write_text
 from recsys_pyg.records.mlflow_store import artifact_root, drop_steps_after, store_lock, store_uri
 from recsys_pyg.records.record import strict
 
@@ -152,7 +153,7 @@ class MlflowLogger:
             ).info.run_id
             logged = {}
             if dir is not None:
-                (dir / RUN_FILE).write_text(json.dumps({"run_id": self.run_id, "experiment_id": experiment_id}))
+                atomic_write_text(dir / RUN_FILE, json.dumps({"run_id": self.run_id, "experiment_id": experiment_id}))
         # params cannot change once logged: a resume logs only what the first run had not
         params = [Param(metric_key(k), str(v)[:MAX_PARAM_CHARS]) for k, v in config.items()]
         params = [p for p in params if p.key not in logged]
