@@ -40,3 +40,18 @@ def test_deterministic_under_seed_and_errors():
         UniformSampler(full).sample(torch.tensor([0]))
     with pytest.raises(ValueError, match="num_negatives"):
         UniformSampler(full, num_negatives=0)
+
+
+def test_only_seen_items_never_draws_an_item_without_training_interactions():
+    # 3 users x 8 items; items 2, 5, 6, 7 have no training interaction (held-out, cold items)
+    user, item = torch.tensor([0, 0, 1, 1, 2]), torch.tensor([0, 1, 1, 3, 4])
+    graph = BipartiteGraph(user, item, 3, 8)
+    sampler = UniformSampler(graph, num_negatives=1, generator=torch.Generator().manual_seed(3), only_seen_items=True)
+    n = 4000
+    out = sampler.sample(torch.full((n,), 0))  # user 0 saw 0 and 1: drawable non-positives 3 and 4
+    counts = torch.bincount(out.items.flatten(), minlength=8)
+    assert counts[[3, 4]].sum() == n and (counts[[3, 4]].float() - n / 2).abs().max() < 5 * (n / 4) ** 0.5
+    torch.testing.assert_close(out.log_q, torch.full((n, 1), -torch.log(torch.tensor(2.0))))  # 1 / (4 - 2)
+    everyone = sampler.sample(torch.arange(3).repeat(500)).items.flatten()
+    assert not torch.isin(everyone, torch.tensor([2, 5, 6, 7])).any()
+    assert set(everyone.tolist()) == {0, 1, 3, 4}
