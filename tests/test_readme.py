@@ -9,8 +9,8 @@ import pytest
 from tests.helpers.configs import CONF
 
 README = (Path(CONF).parent / "README.md").read_text()
-GROUPS = ["dataset", "dataset/split", "dataset/features", "model", "sampler", "loss", "optimizer", "scheduler", "eval", "logger",
-          "experiment", "debug", "hparams_search", "hydra/launcher"]  # fmt: skip
+GROUPS = ["dataset", "dataset/split", "dataset/features", "model", "sampler", "loss", "optimizer", "scheduler", "eval",
+          "logger", "experiment", "debug", "hparams_search", "hydra/launcher"]  # fmt: skip
 
 
 def options() -> list[tuple[str, str]]:

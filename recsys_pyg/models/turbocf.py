@@ -17,9 +17,11 @@ from recsys_pyg.models.ease import check_memory
 from recsys_pyg.models.gfcf import history_entries
 from recsys_pyg.utils import positive_int
 
-# I x I float32 matrices alive at the peak of ``fit`` (the filter, the run's copy of the best weights, and the
-# powers of P the polynomial needs beyond it), by filter.
-MATRICES = {1: 2, 2: 3, 3: 4}
+# I x I float32 matrices alive at a run's peak, by filter: the filter, the run's initial copy of the weights and,
+# at its one validation, the best weights' new copy (3); during ``fit``, the filter, that initial copy and the powers
+# of P the polynomial needs (filter 3: P^2 and P^3, 4). On Gowalla a check of 2 let filter 1 start and the kernel
+# killed it at 23.4 GB of a 24 GB machine.
+MATRICES = {1: 3, 2: 3, 3: 4}
 
 
 def inverse_power(degree: Tensor, power: float) -> Tensor:
@@ -42,8 +44,8 @@ class TurboCF(nn.Module):
     for ``filter`` 1 (linear), 2 (second order) and 3 (a polynomial approximation of the ideal low-pass
     filter), :math:`\circ s` the entry-wise power. The entry-wise power makes :math:`\bar{P}` a dense
     ``(I, I)`` matrix that no sparse factorisation gives back, so :math:`f(\bar{P})` is a buffer, as EASE's
-    :math:`B`: the constructor refuses, with the numbers, when the ``I x I`` matrices ``fit`` needs at its peak
-    (:data:`MATRICES`: 2 for filter 1, 3 for filter 2, 4 for filter 3) exceed the available memory.
+    :math:`B`: the constructor refuses, with the numbers, when the ``I x I`` matrices a run holds at its peak
+    (:data:`MATRICES`: 3 for filters 1 and 2, 4 for filter 3) exceed the available memory.
 
     Args:
         num_users, num_items: sizes of the data.

@@ -46,12 +46,16 @@ def test_scores_equal_the_authors_formula(alpha, power, filter):
 
 def test_refuses_when_its_item_matrices_do_not_fit(monkeypatch):
     monkeypatch.setattr("recsys_pyg.models.turbocf.psutil.virtual_memory", lambda: SimpleNamespace(available=2**30))
-    TurboCF(10, 100)  # 2 x 100^2 x 4 bytes
-    with pytest.raises(ValueError, match=r"Turbo-CF \(filter 1\) with 12000 items needs about 1\.1 GiB .* model=gfcf"):
-        TurboCF(10, 12000)  # P and the best weights' copy: 1.07 GiB of 1 GiB
-    TurboCF(10, 9000, filter=1)  # 0.6 GiB: within 75%
-    with pytest.raises(ValueError, match=r"filter 3\) with 9000 items needs about 1\.2 GiB"):
-        TurboCF(10, 9000, filter=3)  # P, P^2, P^3 and the copy
+    TurboCF(10, 100)  # 3 x 100^2 x 4 bytes
+    TurboCF(10, 8000, filter=2)  # 0.72 GiB: within 75% of 1 GiB
+    with pytest.raises(ValueError, match=r"Turbo-CF \(filter 1\) with 9000 items needs about 0\.9 GiB .* model=gfcf"):
+        TurboCF(10, 9000)  # the filter, the run's initial copy and its best copy: 0.91 GiB of 1 GiB
+    with pytest.raises(ValueError, match=r"filter 3\) with 8000 items needs about 1\.0 GiB"):
+        TurboCF(10, 8000, filter=3)  # P^2 and P^3 beside the filter and the copy
+    # Gowalla's 40,981 items on a 24 GiB machine: refused with the figure (the kernel killed a run let through)
+    monkeypatch.setattr("recsys_pyg.models.turbocf.psutil.virtual_memory", lambda: SimpleNamespace(available=22 * 2**30))
+    with pytest.raises(ValueError, match=r"40981 items needs about 18\.8 GiB .* but 22\.0 GiB are available"):
+        TurboCF(29858, 40981)
 
 
 def test_is_a_fit_model_and_checks_its_arguments():
