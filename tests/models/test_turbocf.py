@@ -53,7 +53,8 @@ def test_refuses_when_its_item_matrices_do_not_fit(monkeypatch):
     with pytest.raises(ValueError, match=r"filter 3\) with 8000 items needs about 1\.0 GiB"):
         TurboCF(10, 8000, filter=3)  # P^2 and P^3 beside the filter and the copy
     # Gowalla's 40,981 items on a 24 GiB machine: refused with the figure (the kernel killed a run let through)
-    monkeypatch.setattr("recsys_pyg.models.turbocf.psutil.virtual_memory", lambda: SimpleNamespace(available=22 * 2**30))
+    machine = SimpleNamespace(available=22 * 2**30)
+    monkeypatch.setattr("recsys_pyg.models.turbocf.psutil.virtual_memory", lambda: machine)
     with pytest.raises(ValueError, match=r"40981 items needs about 18\.8 GiB .* but 22\.0 GiB are available"):
         TurboCF(29858, 40981)
 
