@@ -9,8 +9,9 @@ set -euo pipefail
 name=$1; shift
 out=${OUT:-outputs/cold_start}/$name
 epochs=${EPOCHS:-60}            # PinSAGE; LightGCN (seconds per epoch) gets LIGHTGCN_EPOCHS
-common=(dataset/split=cold_items logger=none train.num_threads=1 train.progress=false train.eval_every=5
-        train.patience=3 "$@")
+# sampler.only_seen_items: the held-out items do not exist at training time, not even as negatives
+common=(dataset/split=cold_items sampler.only_seen_items=true logger=none train.num_threads=1 train.progress=false
+        train.eval_every=5 train.patience=3 "$@")
 py=${PYTHON:-python}
 $py -m recsys_pyg.train -m "${common[@]}" model=pinsage model.id_embedding=false,dropout optimizer.lr=0.001,0.005 train.epochs=$epochs \
     train.monitor=val/cold/recall@20 hydra.sweep.dir="$out/inductive" 'hydra.sweep.subdir=${hydra.job.num}'
