@@ -124,3 +124,32 @@ def test_a_transductive_export_refuses_new_items(cfg_factory, tmp_path, capsys):
     (tmp_path / "n.csv").write_text("item,features\nn1,0 0\n")
     with pytest.raises(SystemExit, match="has no item tower"):
         main([str(tmp_path), "--users", "0", "--add-items", str(tmp_path / "n.csv")])
+
+
+def test_numeric_categorical_and_text_columns_go_through_the_exported_encoders(cfg_factory, tmp_path):
+    gen = torch.Generator().manual_seed(4)
+    rows = ["user,item,timestamp"]
+    for u in range(40):
+        for t, i in enumerate(torch.randperm(60, generator=gen)[:12].tolist()):
+            rows.append(f"u{u},i{i},{1000 + t}")
+    (tmp_path / "log.csv").write_text("\n".join(rows) + "\n")
+    words = ["red", "blue", "shoe", "hat", "big", "small"]
+    items = ["item,price,brand,title"] + [
+        f"i{i},{i % 7 + 0.5},b{i % 4},{words[i % 6]} {words[(i + 1) % 6]} {words[(i + 3) % 6]}" for i in range(60)
+    ]
+    (tmp_path / "items.csv").write_text("\n".join(items) + "\n")
+    cfg = cfg_factory("dataset=interactions", f"dataset.path={tmp_path / 'log.csv'}", f"paths.data_dir={tmp_path}",
+                      f"dataset.item_features={tmp_path / 'items.csv'}", "dataset/split=cold_items", "model=pinsage",
+                      "model.id_embedding=false", "model.num_layers=1", "train.epochs=1", "train.num_threads=1")  # fmt: skip
+    cfg.paths.output_dir = str(tmp_path / "run")
+    train(cfg)
+    exported = load_export(tmp_path / "run")
+    assert [e["name"] for e in exported.manifest["item_tower"]["encoders"]] == ["price", "brand", "title"]
+    data = instantiate(cfg.dataset)
+    cold = int(data.split.cold["test"][0])
+    raw = data.split.train.item_ids[cold]
+    row = next(line for line in items if line.startswith(f"{raw},"))
+    (tmp_path / "new.csv").write_text(f"{items[0]}\n{row.replace(raw, 'fresh', 1)}\nother,1e3,b99,green boot\n")
+    new = embed_new_items(exported, tmp_path / "new.csv")
+    torch.testing.assert_close(new.emb[0], exported.item[cold], atol=1e-5, rtol=1e-5)
+    assert torch.isfinite(new.emb[1]).all()  # an unknown brand (the reserved index) and unknown words
