@@ -26,8 +26,10 @@ class Model(Protocol):
     """A model trained by gradient steps; scored by the dot product of its user and item embeddings.
 
     Built as ``Model(num_users=U, num_items=I, **numbers)`` (plus ``user_features`` /
-    ``item_features`` when its constructor names them and the dataset has them); an
-    ``nn.Module`` with ``reset_parameters()``.
+    ``item_features`` ``(N, F)`` and ``user_categories`` / ``item_categories`` ``(N, C)`` long when its
+    constructor names them and the dataset has them); an ``nn.Module`` with ``reset_parameters()``. A model
+    that can embed an item without training edges from its features says so with ``inductive = True``
+    (scored on the cold-start split's cold items, :mod:`recsys_pyg.cold_start`).
     """
 
     def forward(

@@ -81,6 +81,8 @@ class RecDataset:
         for part in ("val", "test"):
             out[f"{part}_users"] = int(getattr(self, f"{part}_items").degree().gt(0).sum())
             out[f"{part}_cold_start_users"] = int(self.split.cold_start(part).numel())
+            if self.split.cold is not None:  # the cold-start split: items held out whole
+                out[f"{part}_cold_items"] = int(self.split.cold[part].numel())
         return out
 
 
