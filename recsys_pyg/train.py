@@ -35,7 +35,7 @@ from recsys_pyg.serving.export import export_run
 from recsys_pyg.training import LoopState, Parts, build_parts, check_config, fit_epoch, train_epoch
 from recsys_pyg.training.epoch import EpochProgress
 from recsys_pyg.training.schedules import step_schedule
-from recsys_pyg.training.signals import RunInterrupted, StopOnSignal, ignore_further_signals
+from recsys_pyg.training.signals import RunInterrupted, StopOnSignal, ignore_further_signals, leave_within
 from recsys_pyg.utils import flatten, resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
@@ -254,7 +254,12 @@ def interrupt(
     if recorder.writes:
         save_resumable(last_checkpoint(recorder), parts, state, recorder.config, recorder.wandb_id, progress)
     where = f"inside epoch {progress.epoch}" if progress is not None else f"after epoch {state.epoch}"
+    if parts.dist.active:  # the record is written: however long leaving the group takes, exit 128 + the signal
+        leave_within(LEAVE_WITHIN_S, 128 + signum)
     raise RunInterrupted(signum, f"stopped {where} on a signal; continue with train.resume={run_dir}")
+
+
+LEAVE_WITHIN_S = 20.0  # below the 30 s torchrun's agent gives a rank after the first one left, before it kills it
 
 
 def setup_runtime(cfg: DictConfig) -> torch.device:

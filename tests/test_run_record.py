@@ -41,10 +41,10 @@ def test_second_run_in_the_same_folder_refuses_and_the_first_is_intact(tmp_path)
         time.sleep(0.05)
     assert (folder / "status.json").exists() and first.poll() is None, "the first run never got going"
     second = launch(*LONG, "seed=2", f"hydra.run.dir={folder}")
-    _, err = second.communicate(timeout=120)
+    _, err = second.communicate(timeout=600)
     assert first.poll() is None, "the first run ended before the second started: make it longer"
     assert second.returncode != 0 and "is in use by another run" in err
-    assert first.wait(timeout=300) == 0
+    assert first.wait(timeout=900) == 0
     config = json.loads((folder / "config.json").read_text())
     assert config["seed"] == 1  # the first run's config, not the second's
     lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
@@ -74,7 +74,7 @@ def test_the_lock_is_exclusive_and_released(tmp_path):
 
 def test_runs_started_together_get_their_own_folders(tmp_path):
     procs = [launch("debug=default", f"paths.log_dir={tmp_path}", "train.progress=false") for _ in range(3)]
-    assert all(p.wait(timeout=300) == 0 for p in procs)
+    assert all(p.wait(timeout=900) == 0 for p in procs)
     folders = sorted((tmp_path / "debug" / "runs").iterdir())
     assert len(folders) == 3 and all((f / "summary.json").exists() for f in folders)
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from types import FrameType
 from typing import Any
 
@@ -31,6 +33,24 @@ def ignore_further_signals() -> None:
     so without this a rank that wrote its checkpoint would die by the signal (-15) instead of exiting 128 + it."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def leave_within(seconds: float, exit_code: int) -> None:
+    """A torchrun rank leaving on a signal: SIGTERM ignored from here on, and a watchdog that ends the process with
+    ``exit_code`` should its teardown (leaving the process group, finalisation) not have ended it in ``seconds``.
+    torchrun's agent kills a rank still alive 30 s after the first one left (exit -9); on a loaded machine a rank's
+    teardown was seen to outlast that. The watchdog is a daemon thread: it runs while the main thread waits in C."""
+    ignore_further_signals()
+
+    def leave() -> None:
+        for stream in (sys.stdout, sys.stderr):
+            with suppress(Exception):
+                stream.flush()
+        os._exit(exit_code)
+
+    watchdog = threading.Timer(seconds, leave)
+    watchdog.daemon = True
+    watchdog.start()
 
 
 class StopOnSignal:

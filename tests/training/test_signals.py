@@ -64,3 +64,22 @@ def test_sigterm_mid_epoch_then_resume_equals_uninterrupted(tmp_path):
     full = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
     assert [x.get("train/loss") for x in lines] == [x.get("train/loss") for x in full]  # the split epoch too
     assert json.loads((killed / "status.json").read_text())["status"] == "finished"
+
+
+def test_a_rank_leaving_on_a_signal_ignores_sigterm_and_exits_128_plus_it_however_long_teardown_takes():
+    """leave_within: torchrun's agent SIGTERMs a rank still tearing down (and SIGKILLs it 30 s later); the rank
+    ignores that SIGTERM and its watchdog ends it with 128 + the signal even while the main thread is stuck."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    stuck = ("from recsys_pyg.training.signals import leave_within; import time; leave_within(1.0, 143); "
+             "print('left', flush=True); time.sleep(60)")  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-c", stuck], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "left"
+    started = time.time()
+    os.kill(proc.pid, signal.SIGTERM)  # ignored: not -15
+    assert proc.wait(timeout=30) == 143
+    assert time.time() - started < 10  # the watchdog, not the 60 s sleep
