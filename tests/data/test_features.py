@@ -164,3 +164,10 @@ def test_a_row_for_a_filtered_node_is_dropped_not_refused():
 def test_encode_fits_on_training_nodes_only():
     feats = encode({"x": [0.0, 2.0, 100.0]}, {"x": "numeric"}, torch.tensor([0, 1]))
     torch.testing.assert_close(feats.dense[:, 0], torch.tensor([-1.0, 1.0, 99.0]))  # mean 1, std 1 of rows 0, 1
+
+
+def test_user_features_file(tmp_path):
+    path = _write(tmp_path, "user,age,job\n0,20,a\n1,40,b\n", "users.csv")
+    data = prepare_dataset("toy", _split(), user_features=str(path))
+    torch.testing.assert_close(data.user_features[:, 0], torch.tensor([-1.0, 1.0]))  # mean 30, std 10
+    assert data.user_categories[:, 0].tolist() == [1, 2] and data.item_categories is None

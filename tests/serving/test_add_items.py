@@ -138,8 +138,9 @@ def test_numeric_categorical_and_text_columns_go_through_the_exported_encoders(c
         f"i{i},{i % 7 + 0.5},b{i % 4},{words[i % 6]} {words[(i + 1) % 6]} {words[(i + 3) % 6]}" for i in range(60)
     ]
     (tmp_path / "items.csv").write_text("\n".join(items) + "\n")
-    cfg = cfg_factory("dataset=interactions", f"dataset.path={tmp_path / 'log.csv'}", f"paths.data_dir={tmp_path}",
-                      f"dataset.item_features={tmp_path / 'items.csv'}", "dataset/split=cold_items", "model=pinsage",
+    files = [f"dataset.path={tmp_path / 'log.csv'}", f"paths.data_dir={tmp_path}",
+             f"dataset.item_features={tmp_path / 'items.csv'}"]  # fmt: skip
+    cfg = cfg_factory("dataset=interactions", *files, "dataset/split=cold_items", "model=pinsage",
                       "model.id_embedding=false", "model.num_layers=1", "train.epochs=1", "train.num_threads=1")  # fmt: skip
     cfg.paths.output_dir = str(tmp_path / "run")
     train(cfg)
@@ -153,3 +154,16 @@ def test_numeric_categorical_and_text_columns_go_through_the_exported_encoders(c
     new = embed_new_items(exported, tmp_path / "new.csv")
     torch.testing.assert_close(new.emb[0], exported.item[cold], atol=1e-5, rtol=1e-5)
     assert torch.isfinite(new.emb[1]).all()  # an unknown brand (the reserved index) and unknown words
+
+
+def test_a_damaged_tower_is_refused_naming_the_file(inductive_run, tmp_path):
+    import shutil
+
+    from recsys_pyg.serving.export import ExportError
+
+    run, _ = inductive_run
+    copy = tmp_path / "export"
+    shutil.copytree(run / "export", copy)
+    (copy / "item_tower.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(ExportError, match=r"item_tower\.safetensors: the item tower does not load"):
+        load_export(copy)
