@@ -140,8 +140,9 @@ def test_numeric_categorical_and_text_columns_go_through_the_exported_encoders(c
     (tmp_path / "items.csv").write_text("\n".join(items) + "\n")
     files = [f"dataset.path={tmp_path / 'log.csv'}", f"paths.data_dir={tmp_path}",
              f"dataset.item_features={tmp_path / 'items.csv'}"]  # fmt: skip
-    cfg = cfg_factory("dataset=interactions", *files, "dataset/split=cold_items", "model=pinsage",
-                      "model.id_embedding=false", "model.num_layers=1", "train.epochs=1", "train.num_threads=1")  # fmt: skip
+    model = ["model=pinsage", "model.id_embedding=false", "model.num_layers=1"]
+    cfg = cfg_factory("dataset=interactions", *files, "dataset/split=cold_items", *model, "train.epochs=1",
+                      "train.num_threads=1")  # fmt: skip
     cfg.paths.output_dir = str(tmp_path / "run")
     train(cfg)
     exported = load_export(tmp_path / "run")
