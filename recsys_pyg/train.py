@@ -66,6 +66,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 if folder is not None:
                     save_hydra_files(given, folder.dir, resumed=ckpt is not None)
                 return run(cfg, ckpt, recorder)
+    except RunInterrupted as err:
+        if torch.distributed.is_initialized():  # record and trackers closed: whatever leaving the group takes,
+            leave_within(LEAVE_WITHIN_S, err.exit_code)  # this rank exits 128 + the signal before the agent kills it
+        raise
     finally:
         cleanup()  # leave torchrun's process group however the run ends (no-op in one process)
 
@@ -254,8 +258,6 @@ def interrupt(
     if recorder.writes:
         save_resumable(last_checkpoint(recorder), parts, state, recorder.config, recorder.wandb_id, progress)
     where = f"inside epoch {progress.epoch}" if progress is not None else f"after epoch {state.epoch}"
-    if parts.dist.active:  # the record is written: however long leaving the group takes, exit 128 + the signal
-        leave_within(LEAVE_WITHIN_S, 128 + signum)
     raise RunInterrupted(signum, f"stopped {where} on a signal; continue with train.resume={run_dir}")
 
 
