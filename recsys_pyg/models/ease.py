@@ -33,6 +33,17 @@ def check_memory(needed: int, available: int, num_items: int, where: str, model:
         )
 
 
+def history_times(graph: BipartiteGraph, users: Tensor, weight: Tensor) -> Tensor:
+    """``X_users @ weight`` for the 0/1 training rows of ``users`` ``(C,)`` and an ``(I, I)`` item matrix, ``(C, I)``:
+    one sparse-dense product (EASE's and Turbo-CF's scores)."""
+    row, col = history_entries(graph, users)  # sorted by row
+    device = weight.device
+    crow = torch.zeros(users.numel() + 1, dtype=torch.long, device=device)
+    crow[1:] = torch.cumsum(torch.bincount(row, minlength=users.numel()), 0)
+    history = sparse_csr(crow, col, torch.ones(col.numel(), device=device), (users.numel(), weight.shape[0]))
+    return history @ weight  # (C, I)
+
+
 class EASE(nn.Module):
     r"""EASE\ :sup:`R` from `"Embarrassingly Shallow Autoencoders for Sparse Data"
     <https://arxiv.org/abs/1905.03375>`_ (Steck, WWW 2019): the item-item weights that best rebuild
@@ -104,9 +115,4 @@ class EASE(nn.Module):
         """:math:`X_{\\text{users}} B`, ``(C, I)``: one sparse-dense product."""
         if self.graph is None:
             raise RuntimeError("EASE.score before fit(graph): fit the model first")
-        row, col = history_entries(self.graph, users)  # sorted by row
-        device = self.weight.device
-        crow = torch.zeros(users.numel() + 1, dtype=torch.long, device=device)
-        crow[1:] = torch.cumsum(torch.bincount(row, minlength=users.numel()), 0)
-        history = sparse_csr(crow, col, torch.ones(col.numel(), device=device), (users.numel(), self.num_items))
-        return history @ self.weight  # (C, I)
+        return history_times(self.graph, users, self.weight)

@@ -11,10 +11,9 @@ import psutil
 import torch
 from torch import Tensor, nn
 
-from recsys_pyg.data.graph import BipartiteGraph, sparse_csr
+from recsys_pyg.data.graph import BipartiteGraph
 from recsys_pyg.models.common import check_graph
-from recsys_pyg.models.ease import check_memory
-from recsys_pyg.models.gfcf import history_entries
+from recsys_pyg.models.ease import check_memory, history_times
 from recsys_pyg.utils import positive_int
 
 # I x I float32 matrices alive at a run's peak, by filter: the filter, the run's initial copy of the weights and,
@@ -124,9 +123,4 @@ class TurboCF(nn.Module):
         """:math:`\\mathbf{r}_u f(\\bar{P})` for ``users`` ``(C,)``, ``(C, I)``: one sparse-dense product."""
         if self.graph is None:
             raise RuntimeError("TurboCF.score before fit(graph): fit the model first")
-        row, col = history_entries(self.graph, users)  # sorted by row
-        device = self.weight.device
-        crow = torch.zeros(users.numel() + 1, dtype=torch.long, device=device)
-        crow[1:] = torch.cumsum(torch.bincount(row, minlength=users.numel()), 0)
-        history = sparse_csr(crow, col, torch.ones(col.numel(), device=device), (users.numel(), self.num_items))
-        return history @ self.weight  # (C, I)
+        return history_times(self.graph, users, self.weight)
