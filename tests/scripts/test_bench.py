@@ -36,3 +36,7 @@ def test_bench_tiny(tmp_path):
     assert len(samplers) == 24 and all("error" not in r for r in samplers.values())
     assert all(0 < r["sampling_share"] < 1 for r in samplers.values())
     assert "| lightgcn | ppr_hard | softmax |" in (tmp_path / "bench.md").read_text()
+    fit = {r["row"]: r for r in result["fit_only"]}  # every fit-only model from its YAML, beside MF's evaluation
+    assert set(fit) == {f"fit:{m}" for m in ("gfcf", "chebycf", "bspm", "turbocf", "itemknn", "ease")}
+    assert all("error" not in r and r["eval_total_s"] > 0 and r["fit_s"] >= 0 for r in fit.values())
+    assert "| gfcf |" in (tmp_path / "bench.md").read_text() and "eval / MF's" in (tmp_path / "bench.md").read_text()
