@@ -93,12 +93,22 @@ class SharedSampler:
             mask = ~is_positive(self._keys, self.graph.num_items, users[:, None], items[None, :])
         return Negatives(items=items, mask=mask, log_q=self._log_q[items])
 
+    def _uniform_subset(self, num_items: int) -> Tensor:
+        """``S`` distinct items, every ``S``-subset equally likely, ``(S,)``: from a few more iid draws than ``S``,
+        ``S`` of their distinct values chosen at random (by symmetry a uniform subset), rather than a permutation
+        of all ``I`` items (at Gowalla size 0.27 of the 1.3 ms a batch's draw took). A catalogue too small for the
+        draws to leave ``S`` distinct values (or a rare short draw) takes the permutation."""
+        device, s = self.generator.device, self.num_negatives
+        if 8 * s <= num_items:
+            distinct = torch.randint(num_items, (s + s // 4 + 16,), generator=self.generator, device=device).unique()
+            if distinct.numel() >= s:
+                return distinct[torch.randperm(distinct.numel(), generator=self.generator, device=device)[:s]]
+        return torch.randperm(num_items, generator=self.generator, device=device)[:s]
+
     def sample_shared(self) -> Tensor:
         """One draw of the shared items, ``(S,)`` on the CPU."""
         num_items = self.graph.num_items
         if self.distribution == "uniform":
-            return torch.randperm(num_items, generator=self.generator, device=self.generator.device)[
-                : self.num_negatives
-            ]
+            return self._uniform_subset(num_items)
         # every item has weight > 0 under (d + 1)^beta: at most all of them, without replacement
         return torch.multinomial(self.probs, min(self.num_negatives, num_items), generator=self.generator)

@@ -25,3 +25,19 @@ def test_shared_negatives_are_one_set_masked_per_user():
     assert pop.sample(users[:1]).items.sort().values.tolist() == list(range(60))  # degree-0 items drawable too
     with pytest.raises(ValueError, match="distribution"):
         SharedSampler(graph, distribution="zipf")
+
+
+def test_uniform_subsets_of_a_large_catalogue_are_distinct_and_uniform():
+    """Where 8 S <= I the set comes from a few more iid draws than S, S of their distinct values kept at random:
+    distinct items, each included with probability S / I (5,000 draws of 20 of 400 items: 250 per item)."""
+
+    graph = BipartiteGraph(torch.tensor([0, 1]), torch.tensor([0, 1]), 2, 400)
+    sampler = SharedSampler(graph, 20, torch.Generator().manual_seed(0))
+    counts = torch.zeros(400)
+    for _ in range(5000):
+        items = sampler.sample_shared()
+        assert items.numel() == 20 and items.unique().numel() == 20
+        counts[items] += 1
+    expected = 5000 * 20 / 400  # 250, binomial sd ~15.4
+    assert (counts - expected).abs().max() < 5 * 15.4
+    assert float(counts[:200].sum()) == pytest.approx(float(counts[200:].sum()), rel=0.03)  # no bias to low ids
