@@ -43,9 +43,11 @@ def pytest_configure(config: pytest.Config) -> None:
 def isolate_process_state() -> Iterator[None]:
     """Restore what a test may change for the whole process, so no result depends on test order:
     torch's thread count (``train.num_threads``), the spmm backend a run selected, torch's global
-    random state and the determinism flag."""
+    random state and the determinism flag. Every test starts from the same seed: what ran before it in its worker
+    (module fixtures, other tests under pytest-xdist's scheduling) cannot change an unseeded draw of its own."""
     threads, backend = torch.get_num_threads(), propagation.get_backend()
     rng, deterministic = torch.get_rng_state(), torch.are_deterministic_algorithms_enabled()
+    torch.manual_seed(0)
     yield
     torch.set_num_threads(threads)
     propagation.set_backend(backend)
