@@ -25,7 +25,7 @@ from torch import Tensor
 from recsys_pyg.contracts import is_fit_only
 from recsys_pyg.data import RecDataset
 from recsys_pyg.data.graph import CSR
-from recsys_pyg.evaluation import Evaluator, ScoreFn, popularity_embeddings, targets
+from recsys_pyg.evaluation import Evaluator, ScoreFn, popularity_embeddings, ranking_embeddings, targets
 
 log = logging.getLogger(__name__)
 GROUPS = ("cold", "warm")
@@ -82,10 +82,12 @@ def group_metrics(
 
 @torch.no_grad()
 def cold_start_metrics(
-    model: torch.nn.Module, data: RecDataset, graph: object, evaluator: Evaluator, part: str, cosine: bool = False
-) -> dict[str, float]:
+    model: torch.nn.Module, data: RecDataset, graph: object, evaluator: Evaluator, part: str, cosine: bool = False,
+    embeddings: tuple[Tensor, Tensor] | None = None,
+) -> dict[str, float]:  # fmt: skip
     """The model's ``cold/*`` and ``warm/*`` metrics on ``part`` (``{}`` without cold items); ``cold/scored``
-    says whether the model could score cold items at all."""
+    says whether the model could score cold items at all. ``embeddings``: the ranking embeddings
+    (:func:`~recsys_pyg.evaluation.ranking_embeddings`) when the caller already has them."""
     if data.split.cold is None:
         return {}
     can = scores_cold_items(model)
@@ -94,9 +96,7 @@ def cold_start_metrics(
         score: ScoreFn = model.score  # type: ignore[attr-defined]
         device = graph.user.device  # type: ignore[attr-defined]
     else:
-        user_emb, item_emb = model(graph)
-        if cosine:
-            item_emb = F.normalize(item_emb, dim=-1)
+        user_emb, item_emb = embeddings if embeddings is not None else ranking_embeddings(model, graph, cosine)
         score, device = (lambda users: user_emb[users.to(user_emb.device)] @ item_emb.T), user_emb.device
     out = group_metrics(score, data, evaluator, part, GROUPS if can else ("warm",), device)
     out["cold/scored"] = float(can)

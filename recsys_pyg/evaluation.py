@@ -154,17 +154,26 @@ def evaluate_model(
     evaluator: Evaluator,
     part: str,
     cosine: bool = False,
+    embeddings: tuple[Tensor, Tensor] | None = None,
 ) -> dict[str, float]:
     """Full-ranking metrics of ``model`` on ``part`` (``val`` or ``test``): a fit-only model by its
-    ``score``, any other by the dot product of its embeddings (their cosine when ``cosine``)."""
+    ``score``, any other by the dot product of its embeddings (their cosine when ``cosine``);
+    ``embeddings`` (:func:`ranking_embeddings`), when the caller already has them."""
     model.eval()
     if is_fit_only(model):
         device = graph.user.device
         return evaluator.evaluate_scores(model.score, *targets(data, part), device=device)  # type: ignore[attr-defined]
-    user_emb, item_emb = model(graph)
-    if cosine:  # ranking by cosine = ranking by the dot product with unit-norm items
-        item_emb = F.normalize(item_emb, dim=-1)
+    user_emb, item_emb = embeddings if embeddings is not None else ranking_embeddings(model, graph, cosine)
     return evaluator.evaluate(user_emb, item_emb, *targets(data, part))
+
+
+@torch.no_grad()
+def ranking_embeddings(model: torch.nn.Module, graph: BipartiteGraph, cosine: bool = False) -> tuple[Tensor, Tensor]:
+    """The embeddings ``model`` ranks by, ``((U, d), (I, d))``: its items unit-norm when ``cosine`` (ranking by
+    cosine = ranking by the dot product with unit-norm items)."""
+    model.eval()
+    user_emb, item_emb = model(graph)
+    return user_emb, F.normalize(item_emb, dim=-1) if cosine else item_emb
 
 
 def mostpop(data: RecDataset, evaluator: Evaluator, part: str) -> dict[str, float]:

@@ -27,7 +27,7 @@ from recsys_pyg.cold_start import cold_start_baselines, cold_start_metrics
 from recsys_pyg.contracts import is_fit_only, uses_cosine
 from recsys_pyg.data.table import save_id_maps
 from recsys_pyg.distributed import Dist, cleanup, init_distributed, peers_watched, process_rank
-from recsys_pyg.evaluation import evaluate_model, mostpop
+from recsys_pyg.evaluation import evaluate_model, mostpop, ranking_embeddings
 from recsys_pyg.records import Recorder, RunFolder, RunFolderError, RunRecord, is_multirun
 from recsys_pyg.records.folder import lock_held
 from recsys_pyg.records.record import DiskFullError, RecordError, naming_a_full_disk, read_json, read_metrics_file
@@ -405,9 +405,11 @@ def uses_cosine_of(parts: Parts) -> bool:
 def evaluate_part(parts: Parts, part: str) -> dict[str, float]:
     """Full-ranking metrics on ``part``, scored as the run's loss trains (dot product or cosine); under the
     cold-start protocol also cold and warm items ranked apart (``cold/*``, ``warm/*``: :mod:`recsys_pyg.cold_start`)."""
-    cosine = uses_cosine_of(parts)
-    metrics = evaluate_model(parts.model, parts.data, parts.graph, parts.evaluator, part, cosine=cosine)
-    return {**metrics, **cold_start_metrics(parts.model, parts.data, parts.graph, parts.evaluator, part, cosine)}
+    cosine, model, data = uses_cosine_of(parts), parts.model, parts.data
+    # the cold-start protocol ranks the same embeddings twice (all items, then cold and warm apart): compute once
+    shared = None if data.split.cold is None or is_fit_only(model) else ranking_embeddings(model, parts.graph, cosine)
+    metrics = evaluate_model(model, data, parts.graph, parts.evaluator, part, cosine=cosine, embeddings=shared)
+    return {**metrics, **cold_start_metrics(model, data, parts.graph, parts.evaluator, part, cosine, shared)}
 
 
 def prefixed(metrics: dict[str, float], prefix: str) -> dict[str, float]:
