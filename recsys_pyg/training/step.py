@@ -33,7 +33,11 @@ def score_batch(
     items = torch.cat(parts)  # (B + B*k [+ B*h],) or (B + S [+ B*h],)
     every = not neg.shared and neg.num_easy >= GEMM_NEGATIVES and b * neg.num_easy >= 2 * graph.num_items
     if every:
-        user_emb, all_emb = model(graph, users, torch.arange(graph.num_items, device=items.device))  # (B, d), (I, d)
+        # the positives first, as the Model contract says (SimpleX and inductive PinSAGE leave row b's positive out
+        # of its user's history), then every item
+        every_item = torch.cat([pos, torch.arange(graph.num_items, device=items.device)])
+        user_emb, all_emb = model(graph, users, every_item)  # (B, d), (B + I, d)
+        all_emb = all_emb[b:]  # (I, d)
         if cosine:
             user_emb, all_emb = F.normalize(user_emb, dim=-1), F.normalize(all_emb, dim=-1)
         if graph.num_items <= neg.num_easy * all_emb.shape[1]:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import recsys_pyg.training.step as step
-from recsys_pyg.models import MF, LightGCN
+from recsys_pyg.models import MF, LightGCN, SimpleX
 from recsys_pyg.samplers import Negatives
 from tests.helpers.graphs import random_graph
 
@@ -22,11 +22,16 @@ def scored(model, graph, users, pos, neg, cosine):
 @pytest.mark.parametrize("cosine", [False, True], ids=["dot", "cosine"])
 @pytest.mark.parametrize("hard", [False, True], ids=["easy", "easy+hard"])
 @pytest.mark.parametrize(("num_items", "dim"), [(50, 8), (100, 2)], ids=["I<=kd", "I>kd"])
-@pytest.mark.parametrize("cls", [MF, LightGCN])
+@pytest.mark.parametrize("cls", [MF, LightGCN, SimpleX])
 def test_many_negatives_through_every_item_equal_the_per_row_product(monkeypatch, cls, num_items, dim, hard, cosine):
+    """SimpleX leaves row b's positive out of its user's history: the every-item call must still hand the model
+    the positives first (it once passed arange(I), so SimpleX left out item b instead)."""
     graph = random_graph(num_users=40, num_items=num_items, density=0.2)
     torch.manual_seed(0)
-    model = cls(graph.num_users, graph.num_items, dim, 0 if cls is MF else 2)
+    if cls is SimpleX:
+        model = SimpleX(graph.num_users, graph.num_items, dim, aggregator="mean", init_std=0.1)
+    else:
+        model = cls(graph.num_users, graph.num_items, dim, 0 if cls is MF else 2)
     gen = torch.Generator().manual_seed(1)
     users, pos = graph.user[:6], graph.item[:6]
     neg = Negatives(torch.randint(num_items, (6, 40), generator=gen),
