@@ -34,7 +34,11 @@ class PinSAGE(nn.Module):
     ID row dropped at rate ``id_dropout`` in training and absent for items without training edges at
     inference (``dropout``); so an item never seen in training gets an embedding from its features
     (and its neighbourhood, where it has edges). A user's input then adds the mean of its training
-    items' feature inputs, so a user is placed from its history where it has no ID row.
+    items' feature inputs, so a user is placed from its history where it has no ID row. As SimpleX's
+    authors do, a training row leaves its positive out of its user's history (``items[b]`` for
+    ``b < len(users)`` is row ``b``'s positive, the :class:`~recsys_pyg.contracts.Model` layout): otherwise
+    the score of every training pair holds the positive's own features (a self-match that no held-out
+    item has), and the model learns to lean on it.
 
     Training is mini-batch: ``forward(graph, users, items)`` computes only the nodes the batch
     needs, from their sampled multi-hop neighbourhoods (at most ``T^K`` nodes per target), so
@@ -210,9 +214,12 @@ class PinSAGE(nn.Module):
         count = torch.bincount(local, minlength=users.numel()).clamp(min=1)
         return total / count[:, None]
 
-    def _input(self, graph: BipartiteGraph, side: str, ids: Tensor, unseen: Tensor | None = None) -> Tensor:
+    def _input(
+        self, graph: BipartiteGraph, side: str, ids: Tensor, unseen: Tensor | None = None, history: Tensor | None = None
+    ) -> Tensor:
         """Layer-0 input of ``ids`` (local to ``side``): ID embedding (masked where ``id_embedding`` says)
-        + features; a user's adds its history's mean item features when IDs are not always there, ``(M, d)``."""
+        + features; a user's adds its history's mean item features (``history``, when already computed) when IDs
+        are not always there, ``(M, d)``."""
         h = self.features_input(side, ids)
         if self.embedding is not None:
             offset = 0 if side == "user" else self.num_users
@@ -220,7 +227,7 @@ class PinSAGE(nn.Module):
             mask = self._id_mask(graph, side, ids, unseen)
             h = h + (e if mask is None else e * mask)
         if side == "user" and self.id_mode != "true":
-            h = h + self._history(graph, ids)
+            h = h + (self._history(graph, ids) if history is None else history)
         return h
 
     def _side_tables(self, graph: BipartiteGraph, side: str) -> tuple[Tensor, Tensor]:
@@ -249,11 +256,15 @@ class PinSAGE(nn.Module):
         index: Tensor,
         weight: Tensor,
         scale: float = 1.0,
+        x_dst: Tensor | None = None,
+        inner: Tensor | None = None,
     ) -> Tensor:
-        """Conv ``k`` for ``targets`` given ``h_prev`` of the sorted node set ``prev``.
+        """Conv ``k`` for ``targets`` given ``h_prev`` of the sorted node set ``prev``; the targets' own inputs
+        are their rows of ``h_prev`` unless ``x_dst`` ``(M, d)`` gives them.
 
         ``scale`` > 1 when ``prev`` kept only part of the targets' neighbours (``max_hop_nodes``):
-        a neighbour outside ``targets`` then weighs ``scale`` times its importance if kept, 0 if not.
+        a neighbour outside ``inner`` (the nodes ``prev`` always holds; default ``targets``) then weighs
+        ``scale`` times its importance if kept, 0 if not.
         """
         nbr = index[targets].flatten()  # (M*T,) local ids
         src = torch.searchsorted(prev, nbr)  # (M*T,) rows of h_prev
@@ -261,9 +272,10 @@ class PinSAGE(nn.Module):
         if scale != 1.0:
             src = src.clamp_(max=prev.numel() - 1)
             kept = prev[src] == nbr
-            w = w * torch.where(torch.isin(nbr, targets), 1.0, kept * scale)
+            w = w * torch.where(torch.isin(nbr, targets if inner is None else inner), 1.0, kept * scale)
         dst = torch.arange(targets.numel(), device=targets.device).repeat_interleave(index.shape[1])
-        x_dst = h_prev[torch.searchsorted(prev, targets)]  # (M, d)
+        if x_dst is None:
+            x_dst = h_prev[torch.searchsorted(prev, targets)]  # (M, d)
         return self.convs[side][k]((h_prev, x_dst), torch.stack([src, dst]), w)
 
     def node_sets(self, graph: BipartiteGraph, side: str, ids: Tensor) -> tuple[list[Tensor], list[float]]:
@@ -285,17 +297,35 @@ class PinSAGE(nn.Module):
             scales.insert(0, scale)
         return sets, scales
 
-    def embed(self, graph: BipartiteGraph, side: str, ids: Tensor) -> Tensor:
-        """Embeddings of ``ids`` of one side from their K-hop sampled neighbourhoods, ``(M, d)``."""
+    def embed(self, graph: BipartiteGraph, side: str, ids: Tensor, leave_out: Tensor | None = None) -> Tensor:
+        """Embeddings of ``ids`` of one side from their K-hop sampled neighbourhoods, ``(M, d)``.
+
+        ``leave_out`` ``(M,)`` (users, with a history in their input): row ``m``'s history without the item
+        ``leave_out[m]``. That row's own chain (its input, each layer's self input, the skip) is then computed
+        per row; its neighbours' inputs keep their whole histories.
+        """
         index, weight = self._side_tables(graph, side)
         sets, scales = self.node_sets(graph, side, ids)
         unseen = self._unseen(sets[0])  # (|S_0|,) one draw per node and step, or None
-        h0 = self._input(graph, side, sets[0], unseen)
+        history = self._history(graph, sets[0]) if side == "user" and self.id_mode != "true" else None
+        h0 = self._input(graph, side, sets[0], unseen, history)
+        at = torch.searchsorted(sets[0], ids)  # (M,) rows of S_0
+        rows0 = rows = None
+        if leave_out is not None and history is not None:
+            # mean over c - 1 items = mean + (mean - f_left_out) / (c - 1); with c = 1 the history is empty
+            count = graph.user_degree[ids].to(h0.dtype)[:, None]  # (M, 1), >= 1: leave_out is a training edge
+            mean, left = history[at], self.features_input("item", leave_out)  # (M, d) each
+            rows0 = rows = h0[at] + torch.where(count > 1, (mean - left) / (count - 1).clamp(min=1), -mean)
         h = h0
         for k in range(self.num_layers):
-            targets = sets[k + 1] if k + 1 < self.num_layers else ids
-            h = self._layer(side, k, h, sets[k], targets, index, weight, scales[k])
-        return self.head[side](h) + h0[torch.searchsorted(sets[0], ids)]  # the skip: S_0's inputs of ids
+            if rows is not None:  # the rows' own chain, from this layer's inputs (before h moves on)
+                rows = self._layer(side, k, h, sets[k], ids, index, weight, scales[k], x_dst=rows, inner=sets[k + 1])
+            if rows is None or k + 1 < self.num_layers:
+                targets = sets[k + 1] if k + 1 < self.num_layers else ids
+                h = self._layer(side, k, h, sets[k], targets, index, weight, scales[k])
+        if rows is not None:
+            return self.head[side](rows) + rows0
+        return self.head[side](h) + h0[at]  # the skip: S_0's inputs of ids
 
     def layers(self, graph: BipartiteGraph, side: str) -> list[Tensor]:
         """Every node's input and conv outputs of one side, ``[(n, d), (n, hidden) x K]``, in chunks."""
@@ -318,8 +348,14 @@ class PinSAGE(nn.Module):
     def forward(
         self, graph: BipartiteGraph, users: Tensor | None = None, items: Tensor | None = None
     ) -> tuple[Tensor, Tensor]:
-        """Embeddings of ``users`` ``(B, d)`` and ``items`` ``(B', d)``; all of them when ``None``."""
-        user_emb = self.embed_all(graph, "user") if users is None else self.embed(graph, "user", users)
+        """Embeddings of ``users`` ``(B, d)`` and ``items`` ``(B', d)``; all of them when ``None``. In training,
+        with histories in the users' inputs, ``items[:B]`` are the rows' positives, left out of their histories."""
+        leave_out = (
+            items[: users.numel()]
+            if self.training and self.id_mode != "true" and users is not None and items is not None
+            and items.numel() >= users.numel() else None
+        )  # fmt: skip
+        user_emb = self.embed_all(graph, "user") if users is None else self.embed(graph, "user", users, leave_out)
         item_emb = self.embed_all(graph, "item") if items is None else self.embed(graph, "item", items)
         return user_emb, item_emb
 

@@ -165,3 +165,49 @@ def test_id_dropout_drops_rows_in_training_only():
     model.eval()
     assert model._unseen(torch.arange(300)) is None
     torch.testing.assert_close(model._id_mask(graph, "item", torch.arange(300))[:, 0], (graph.item_degree > 0).float())
+
+
+@pytest.mark.parametrize("mode", [False, "dropout"])
+def test_a_training_row_leaves_its_positive_out_of_its_users_history(monkeypatch, mode):
+    """Row b's user embedding (one layer) equals the one its user gets when its history lacks row b's positive:
+    no training pair scores its positive's own features (SimpleX's history.remove(item))."""
+    graph, feats = _toy()
+    model = PinSAGE(200, 300, 8, 6, 1, item_features=feats, id_embedding=mode, id_dropout=0.0).train()
+    users = torch.tensor([0, 0, 7])
+    history = lambda u: graph.user_items.indices[graph.user_items.indptr[u] : graph.user_items.indptr[u + 1]]  # noqa: E731
+    pos = torch.stack([history(0)[0], history(0)[1], history(7)[-1]])
+    rows, _ = model(graph, users, torch.cat([pos, torch.tensor([5, 6])]))  # the positives first, then negatives
+    assert not torch.allclose(rows[0], rows[1])  # one user, two positives, two histories
+    real = model._history
+    for b in range(3):
+        u, left = int(users[b]), int(pos[b])
+
+        def without(graph, ids, u=u, left=left):  # noqa: ANN001
+            out = real(graph, ids)
+            keep = history(u)[history(u) != left]
+            out[ids == u] = model.features_input("item", keep).mean(0)
+            return out
+
+        monkeypatch.setattr(model, "_history", without)
+        want = model.embed(graph, "user", users[b : b + 1])
+        monkeypatch.setattr(model, "_history", real)
+        torch.testing.assert_close(rows[b : b + 1], want, rtol=1e-5, atol=1e-6)
+    # evaluation keeps the whole history: the batch path equals full inference
+    model.eval()
+    torch.testing.assert_close(model(graph, users, pos)[0], model(graph)[0][users], rtol=1e-5, atol=1e-6)
+
+
+def test_two_layers_leave_the_positive_out_and_train():
+    """Two layers: rows of one user with different positives differ in training only, and a step's gradient
+    is finite (the per-row chain runs through every layer)."""
+    graph, feats = _toy()
+    model = PinSAGE(200, 300, 8, 6, 2, item_features=feats, id_embedding=False).train()
+    h = graph.user_items.indices[graph.user_items.indptr[3] : graph.user_items.indptr[4]]
+    users, pos = torch.tensor([3, 3]), h[:2]
+    u, i = model(graph, users, pos)
+    assert not torch.allclose(u[0], u[1])
+    (u * i).sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    model.eval()
+    u, _ = model(graph, users, pos)
+    torch.testing.assert_close(u[0], u[1])
