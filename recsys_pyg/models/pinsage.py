@@ -60,6 +60,10 @@ class PinSAGE(nn.Module):
             features and history only) or ``"dropout"`` (ID rows dropped at rate ``id_dropout``).
         id_dropout: with ``id_embedding="dropout"``, the probability a node's ID row is left out of a
             training step (one draw per node and step; default 0.5).
+        cold_dropout: inductive only: the probability a training step treats a batch item as a cold one, with
+            no ID row and no neighbours, so its embedding comes from its features alone, exactly as an item
+            without training edges is embedded at inference (DropoutNet's input dropout, Volkovs et al.,
+            NeurIPS 2017): without it the tower never trains the path every cold item takes (default 0).
         chunk_size: nodes per chunk in full inference (default 8192).
         init_std: normal initialisation of the ID embeddings (default 0.1).
         sparse: sparse gradients for the ID table (pair with ``optimizer=mixed_adam``), so a step's
@@ -98,12 +102,17 @@ class PinSAGE(nn.Module):
         item_categories: Tensor | None = None,
         id_embedding: bool | str = True,
         id_dropout: float = 0.5,
+        cold_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.id_mode = _id_mode(id_embedding)
-        if not 0.0 <= float(id_dropout) < 1.0:
-            raise ValueError(f"id_dropout must lie in [0, 1), got {id_dropout}")
-        self.id_dropout = float(id_dropout)
+        for name, rate in (("id_dropout", id_dropout), ("cold_dropout", cold_dropout)):
+            if not 0.0 <= float(rate) < 1.0:
+                raise ValueError(f"{name} must lie in [0, 1), got {rate}")
+        if cold_dropout and self.id_mode == "true":
+            raise ValueError("cold_dropout trains the path of items without training edges, which an ID PinSAGE "
+                             "(id_embedding=true) cannot embed: use model.id_embedding=false or dropout")  # fmt: skip
+        self.id_dropout, self.cold_dropout = float(id_dropout), float(cold_dropout)
         check_sizes(num_users, num_items, embedding_dim)
         positive_int("num_layers", num_layers)
         if hidden_dim <= 0 or chunk_size <= 0:
@@ -197,6 +206,12 @@ class PinSAGE(nn.Module):
             return None
         return torch.rand(ids.numel(), device=ids.device, generator=self.generator) < self.id_dropout
 
+    def _simulated_cold(self, side: str, ids: Tensor) -> Tensor | None:
+        """The sorted distinct ``ids`` (items) a training step embeds as cold ones (``cold_dropout``), or ``None``."""
+        if side != "item" or not self.training or self.cold_dropout == 0.0:
+            return None
+        return ids[torch.rand(ids.numel(), device=ids.device, generator=self.generator) < self.cold_dropout]
+
     def _id_mask(self, graph: BipartiteGraph, side: str, ids: Tensor, unseen: Tensor | None = None) -> Tensor | None:
         """Which ``ids`` use their ID row, ``(M, 1)`` floats; ``None``: all of them."""
         if self.id_mode == "true":
@@ -258,13 +273,14 @@ class PinSAGE(nn.Module):
         scale: float = 1.0,
         x_dst: Tensor | None = None,
         inner: Tensor | None = None,
+        no_neighbours: Tensor | None = None,
     ) -> Tensor:
         """Conv ``k`` for ``targets`` given ``h_prev`` of the sorted node set ``prev``; the targets' own inputs
         are their rows of ``h_prev`` unless ``x_dst`` ``(M, d)`` gives them.
 
         ``scale`` > 1 when ``prev`` kept only part of the targets' neighbours (``max_hop_nodes``):
         a neighbour outside ``inner`` (the nodes ``prev`` always holds; default ``targets``) then weighs
-        ``scale`` times its importance if kept, 0 if not.
+        ``scale`` times its importance if kept, 0 if not. Targets in ``no_neighbours`` (sorted ids) pool nothing.
         """
         nbr = index[targets].flatten()  # (M*T,) local ids
         src = torch.searchsorted(prev, nbr)  # (M*T,) rows of h_prev
@@ -274,6 +290,8 @@ class PinSAGE(nn.Module):
             kept = prev[src] == nbr
             w = w * torch.where(torch.isin(nbr, targets if inner is None else inner), 1.0, kept * scale)
         dst = torch.arange(targets.numel(), device=targets.device).repeat_interleave(index.shape[1])
+        if no_neighbours is not None:  # an item without edges: every weight 0, as its padded neighbourhood has
+            w = w * ~torch.isin(targets, no_neighbours)[dst]
         if x_dst is None:
             x_dst = h_prev[torch.searchsorted(prev, targets)]  # (M, d)
         return self.convs[side][k]((h_prev, x_dst), torch.stack([src, dst]), w)
@@ -307,6 +325,10 @@ class PinSAGE(nn.Module):
         index, weight = self._side_tables(graph, side)
         sets, scales = self.node_sets(graph, side, ids)
         unseen = self._unseen(sets[0])  # (|S_0|,) one draw per node and step, or None
+        cold = self._simulated_cold(side, sets[-1])  # the batch items embedded as cold ones, or None
+        if cold is not None and self.embedding is not None:
+            gone = torch.isin(sets[0], cold)  # their ID rows too
+            unseen = gone if unseen is None else unseen | gone
         history = self._history(graph, sets[0]) if side == "user" and self.id_mode != "true" else None
         h0 = self._input(graph, side, sets[0], unseen, history)
         at = torch.searchsorted(sets[0], ids)  # (M,) rows of S_0
@@ -322,7 +344,7 @@ class PinSAGE(nn.Module):
                 rows = self._layer(side, k, h, sets[k], ids, index, weight, scales[k], x_dst=rows, inner=sets[k + 1])
             if rows is None or k + 1 < self.num_layers:
                 targets = sets[k + 1] if k + 1 < self.num_layers else ids
-                h = self._layer(side, k, h, sets[k], targets, index, weight, scales[k])
+                h = self._layer(side, k, h, sets[k], targets, index, weight, scales[k], no_neighbours=cold)
         if rows is not None:
             return self.head[side](rows) + rows0
         return self.head[side](h) + h0[at]  # the skip: S_0's inputs of ids

@@ -211,3 +211,30 @@ def test_two_layers_leave_the_positive_out_and_train():
     model.eval()
     u, _ = model(graph, users, pos)
     torch.testing.assert_close(u[0], u[1])
+
+
+@pytest.mark.parametrize("mode", [False, "dropout"])
+def test_cold_dropout_embeds_a_warm_item_exactly_as_an_item_without_edges(monkeypatch, mode):
+    """A batch item the step treats as cold (cold_dropout) gets what a truly cold item with its features gets at
+    inference: no ID row, nothing pooled from neighbours, at every layer."""
+    graph, feats = _toy()
+    model = PinSAGE(200, 300, 8, 6, 2, item_features=feats, id_embedding=mode, id_dropout=0.0, cold_dropout=0.3,
+                    generator=torch.Generator().manual_seed(0))  # fmt: skip
+    warm, cold = 12, 2
+    assert graph.item_degree[warm] > 0 and graph.item_degree[cold] == 0
+    model.item_features[cold] = model.item_features[warm]
+    monkeypatch.setattr(model, "_simulated_cold",
+                        lambda side, ids: torch.tensor([warm]) if side == "item" and model.training else None)
+    model.train()
+    _, trained = model(graph, torch.tensor([0, 1]), torch.tensor([warm, 40, warm]))
+    model.eval()
+    _, inferred = model(graph, torch.tensor([0]), torch.tensor([cold, 40]))
+    torch.testing.assert_close(trained[0], inferred[0])
+    torch.testing.assert_close(trained[2], inferred[0])
+    assert not torch.allclose(trained[0], model(graph, torch.tensor([0]), torch.tensor([warm]))[1][0])  # warm differs
+    monkeypatch.undo()
+    model.train()
+    drawn = torch.cat([model._simulated_cold("item", torch.arange(300)) for _ in range(20)])
+    assert abs(drawn.numel() / 6000 - 0.3) < 0.03 and model._simulated_cold("user", torch.arange(9)) is None
+    with pytest.raises(ValueError, match="cold_dropout"):
+        PinSAGE(200, 300, item_features=feats, id_embedding=True, cold_dropout=0.1)
