@@ -140,6 +140,12 @@ def is_fit_only(model: torch.nn.Module) -> bool:
     return bool(getattr(model, "fit_only", False))
 
 
+def popularity_weight(criterion: object) -> float:
+    """The weight of ``log(1 + d_i)`` that ``criterion`` adds to every item's score at ranking (0: none; see
+    :class:`~recsys_pyg.losses.ranking.SoftmaxLoss`'s ``eval_popularity``)."""
+    return float(getattr(criterion, "eval_popularity", 0.0))
+
+
 def uses_cosine(criterion: object) -> bool:
     """Whether ``criterion`` scores by cosine similarity (see :class:`Loss`)."""
     similarity = getattr(criterion, "similarity", "dot")

@@ -155,25 +155,47 @@ def evaluate_model(
     part: str,
     cosine: bool = False,
     embeddings: tuple[Tensor, Tensor] | None = None,
+    popularity: float = 0.0,
 ) -> dict[str, float]:
     """Full-ranking metrics of ``model`` on ``part`` (``val`` or ``test``): a fit-only model by its
-    ``score``, any other by the dot product of its embeddings (their cosine when ``cosine``);
-    ``embeddings`` (:func:`ranking_embeddings`), when the caller already has them."""
+    ``score``, any other by the dot product of its embeddings (their cosine when ``cosine``, plus
+    ``popularity * log(1 + d_i)``); ``embeddings`` (:func:`ranking_embeddings`), when the caller already has them."""
     model.eval()
     if is_fit_only(model):
         device = graph.user.device
         return evaluator.evaluate_scores(model.score, *targets(data, part), device=device)  # type: ignore[attr-defined]
-    user_emb, item_emb = embeddings if embeddings is not None else ranking_embeddings(model, graph, cosine)
-    return evaluator.evaluate(user_emb, item_emb, *targets(data, part))
+    if embeddings is None:
+        embeddings = ranking_embeddings(model, graph, cosine, popularity)
+    return evaluator.evaluate(*embeddings, *targets(data, part))
 
 
 @torch.no_grad()
-def ranking_embeddings(model: torch.nn.Module, graph: BipartiteGraph, cosine: bool = False) -> tuple[Tensor, Tensor]:
+def ranking_embeddings(
+    model: torch.nn.Module, graph: BipartiteGraph, cosine: bool = False, popularity: float = 0.0
+) -> tuple[Tensor, Tensor]:
     """The embeddings ``model`` ranks by, ``((U, d), (I, d))``: its items unit-norm when ``cosine`` (ranking by
-    cosine = ranking by the dot product with unit-norm items)."""
+    cosine = ranking by the dot product with unit-norm items); with a ``popularity`` weight, one more column
+    each (:func:`with_popularity`), so the dot product is the score plus ``popularity * log(1 + d_i)``."""
     model.eval()
     user_emb, item_emb = model(graph)
-    return user_emb, F.normalize(item_emb, dim=-1) if cosine else item_emb
+    if cosine:
+        item_emb = F.normalize(item_emb, dim=-1)
+    if popularity:
+        user_emb, item_emb = with_popularity(user_emb, item_emb, graph.item_degree, popularity, cosine)
+    return user_emb, item_emb
+
+
+def with_popularity(
+    user_emb: Tensor, item_emb: Tensor, item_degree: Tensor, weight: float, cosine: bool
+) -> tuple[Tensor, Tensor]:
+    """``([u, 1], [i, weight * log(1 + d_i)])``, ``(U, d + 1)`` and ``(I, d + 1)``: the dot product is then
+    ``u·i + weight * log(1 + d_i)``. With ``cosine`` the users are made unit-norm too (the items already are), so
+    the first term is the cosine itself, on the scale the weight was chosen for."""
+    if cosine:
+        user_emb = F.normalize(user_emb, dim=-1)
+    prior = weight * torch.log1p(item_degree.to(item_emb.dtype).to(item_emb.device))  # (I,)
+    ones = torch.ones(user_emb.shape[0], 1, dtype=user_emb.dtype, device=user_emb.device)
+    return torch.cat([user_emb, ones], dim=1), torch.cat([item_emb, prior[:, None]], dim=1)
 
 
 def mostpop(data: RecDataset, evaluator: Evaluator, part: str) -> dict[str, float]:

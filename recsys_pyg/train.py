@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from recsys_pyg.checkpoint import resolve_checkpoint, restore, save_file, save_resumable
 from recsys_pyg.cold_start import cold_start_baselines, cold_start_metrics
-from recsys_pyg.contracts import is_fit_only, uses_cosine
+from recsys_pyg.contracts import is_fit_only, popularity_weight, uses_cosine
 from recsys_pyg.data.table import save_id_maps
 from recsys_pyg.distributed import Dist, cleanup, init_distributed, peers_watched, process_rank
 from recsys_pyg.evaluation import evaluate_model, mostpop, ranking_embeddings
@@ -394,7 +394,15 @@ def export(parts: Parts, state: LoopState, recorder: Recorder, test_metrics: dic
     info = {"dataset": parts.data.name, "protocol": config.get("protocol"), "best_epoch": state.best_epoch,
             **test_metrics}  # fmt: skip
     with naming_a_full_disk(recorder.dir / "export"):
-        folder = export_run(parts.model, parts.graph, parts.data, recorder.dir, uses_cosine_of(parts), info)
+        folder = export_run(
+            parts.model,
+            parts.graph,
+            parts.data,
+            recorder.dir,
+            uses_cosine_of(parts),
+            info,
+            popularity=popularity_of(parts),
+        )
     recorder.artifact(folder, f"{parts.data.name}-{type(parts.model).__name__}".lower())
 
 
@@ -402,13 +410,19 @@ def uses_cosine_of(parts: Parts) -> bool:
     return parts.criterion is not None and uses_cosine(parts.criterion)
 
 
+def popularity_of(parts: Parts) -> float:
+    return 0.0 if parts.criterion is None else popularity_weight(parts.criterion)
+
+
 def evaluate_part(parts: Parts, part: str) -> dict[str, float]:
     """Full-ranking metrics on ``part``, scored as the run's loss trains (dot product or cosine); under the
     cold-start protocol also cold and warm items ranked apart (``cold/*``, ``warm/*``: :mod:`recsys_pyg.cold_start`)."""
-    cosine, model, data = uses_cosine_of(parts), parts.model, parts.data
+    cosine, popularity, model, data = uses_cosine_of(parts), popularity_of(parts), parts.model, parts.data
     # the cold-start protocol ranks the same embeddings twice (all items, then cold and warm apart): compute once
-    shared = None if data.split.cold is None or is_fit_only(model) else ranking_embeddings(model, parts.graph, cosine)
-    metrics = evaluate_model(model, data, parts.graph, parts.evaluator, part, cosine=cosine, embeddings=shared)
+    shared = (None if data.split.cold is None or is_fit_only(model)
+              else ranking_embeddings(model, parts.graph, cosine, popularity))  # fmt: skip
+    metrics = evaluate_model(model, data, parts.graph, parts.evaluator, part, cosine=cosine, embeddings=shared,
+                             popularity=popularity)  # fmt: skip
     return {**metrics, **cold_start_metrics(model, data, parts.graph, parts.evaluator, part, cosine, shared)}
 
 

@@ -115,3 +115,23 @@ def test_mostpop_and_errors():
             Evaluator(ks=bad)
     with pytest.raises(ValueError, match="no user has a held-out item"):
         ev.evaluate(user_emb, item_emb, csr_of({}, 2, 4))
+
+
+@pytest.mark.parametrize("cosine", [False, True], ids=["dot", "cosine"])
+def test_the_popularity_column_adds_weight_times_log_degree_to_every_score(cosine):
+    """with_popularity: [u, 1] . [i, w log(1 + d_i)] = s(u, i) + w log(1 + d_i), s the cosine when cosine (users made
+    unit-norm too); an item of degree 0 gains nothing, so cold items keep their order among themselves."""
+    from recsys_pyg.evaluation import with_popularity
+
+    torch.manual_seed(0)
+    u, i = torch.randn(5, 4) * 3, torch.randn(6, 4)
+    degree = torch.tensor([0, 1, 3, 0, 10, 2])
+    if cosine:
+        i = torch.nn.functional.normalize(i, dim=-1)
+    uu, ii = with_popularity(u, i, degree, 0.1, cosine)
+    assert uu.shape == (5, 5) and ii.shape == (6, 5)
+    base = (torch.nn.functional.normalize(u, dim=-1) if cosine else u) @ i.T
+    want = base + 0.1 * torch.log(1.0 + degree.float())[None, :]
+    torch.testing.assert_close(uu @ ii.T, want)
+    assert float(want[0, 4] - base[0, 4]) == pytest.approx(0.1 * math.log(11))
+    torch.testing.assert_close((uu @ ii.T)[:, [0, 3]], base[:, [0, 3]])

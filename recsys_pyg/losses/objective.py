@@ -41,6 +41,12 @@ class Objective(nn.Module):
         return getattr(self.loss, "eval_similarity", self.train_similarity)
 
     @property
+    def eval_popularity(self) -> float:
+        """The weight of ``log(1 + d_i)`` added to every item's score at ranking (the loss's ``eval_popularity``;
+        0 for a loss without one)."""
+        return float(getattr(self.loss, "eval_popularity", 0.0))
+
+    @property
     def needs_log_q(self) -> bool:
         """Whether the loss reads the sampler's proposal log-probabilities (``Negatives.log_q``)."""
         return bool(getattr(self.loss, "needs_log_q", False))

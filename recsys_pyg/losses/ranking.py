@@ -8,6 +8,8 @@ log-probabilities, the item ids) reads them from there. Regularisation is not a 
 
 from __future__ import annotations
 
+import math
+
 from torch import Tensor, nn
 
 from recsys_pyg.losses.batch import ScoredBatch
@@ -59,19 +61,36 @@ class SoftmaxLoss(nn.Module):
             embeddings, as BSL and SimpleX train).
         eval_similarity: how evaluation, the export and serving rank; ``None`` = ``similarity``
             (BSL's authors train by cosine and rank by the raw dot product).
+        eval_popularity: at ranking, every item's score gains ``eval_popularity * log(1 + d_i)``, ``d_i`` its
+            training degree (default 0: the similarity alone). In-batch negatives are drawn with ``q_i ∝ d_i``,
+            which this softmax does not correct in training, so its scores learn ``log p(i|u) - log q_i``;
+            ``eval_popularity = temperature`` adds ``log q_i`` back at ranking: the logQ correction
+            (:class:`LogQSoftmaxLoss`) applied at inference instead, as PDA adjusts a deconfounded model
+            (Zhang et al., SIGIR 2021). An item without training edges gains 0, so cold items are ranked
+            among themselves by similarity alone.
     """
 
-    def __init__(self, temperature: float = 0.1, similarity: str = "dot", eval_similarity: str | None = None) -> None:
+    def __init__(
+        self,
+        temperature: float = 0.1,
+        similarity: str = "dot",
+        eval_similarity: str | None = None,
+        eval_popularity: float = 0.0,
+    ) -> None:
         super().__init__()
         self.temperature = _positive("temperature", temperature)
         self.similarity = _similarity("similarity", similarity, "dot")
         self.eval_similarity = _similarity("eval_similarity", eval_similarity, self.similarity)
+        if isinstance(eval_popularity, bool) or not float(eval_popularity) >= 0 or not math.isfinite(eval_popularity):
+            raise ValueError(f"eval_popularity must be a finite number >= 0, got {eval_popularity!r}")
+        self.eval_popularity = float(eval_popularity)
 
     def forward(self, batch: ScoredBatch) -> Tensor:
         return softmax_loss(batch.pos, batch.neg, batch.mask, self.temperature)
 
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature}, similarity={self.similarity!r}, eval={self.eval_similarity!r}"
+        prior = f", eval_popularity={self.eval_popularity}" if self.eval_popularity else ""
+        return f"temperature={self.temperature}, similarity={self.similarity!r}, eval={self.eval_similarity!r}{prior}"
 
 
 class BSLLoss(nn.Module):

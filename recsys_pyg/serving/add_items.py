@@ -204,4 +204,6 @@ def embed_new_items(exported: Any, features_file: str | Path, edges_file: str | 
     emb = tower(dense, cats, layers, index, weight)
     if exported.manifest.get("items_normalized"):  # a cosine model: unit-norm items, as the export's
         emb = torch.nn.functional.normalize(emb, dim=-1)
+    if exported.manifest.get("popularity_weight"):  # the export's popularity column: log(1 + 0) = 0, no training edges
+        emb = torch.cat([emb, torch.zeros(emb.shape[0], 1, dtype=emb.dtype)], dim=1)
     return NewItems(rows.ids, emb, users, new)

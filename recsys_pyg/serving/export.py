@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from recsys_pyg.contracts import is_fit_only
 from recsys_pyg.data.graph import CSR
+from recsys_pyg.evaluation import ranking_embeddings
 from recsys_pyg.io import atomic_write_text
 from recsys_pyg.serving.add_items import TOWER, load_tower, tower_export
 
@@ -40,11 +40,19 @@ MANIFEST = "manifest.json"
 
 @torch.no_grad()
 def export_run(
-    model: torch.nn.Module, graph: Any, data: Any, run_dir: Path, cosine: bool, info: dict[str, Any]
+    model: torch.nn.Module,
+    graph: Any,
+    data: Any,
+    run_dir: Path,
+    cosine: bool,
+    info: dict[str, Any],
+    popularity: float = 0.0,
 ) -> Path:
     """Write ``run_dir/export/`` for ``model`` (its current weights); returns the folder.
 
-    ``info``: what the manifest adds (dataset, protocol, best epoch, test metrics).
+    ``info``: what the manifest adds (dataset, protocol, best epoch, test metrics). ``popularity``: the
+    weight of ``log(1 + d_i)`` the run ranks with (the loss's ``eval_popularity``): the embeddings then carry
+    one more column each (:func:`~recsys_pyg.evaluation.with_popularity`), so serving ranks as the evaluation did.
     """
     folder = Path(run_dir) / "export"
     folder.mkdir(parents=True, exist_ok=True)
@@ -61,10 +69,7 @@ def export_run(
         )
         atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=2))
         return folder
-    model.eval()
-    user_emb, item_emb = model(graph)
-    if cosine:  # ranking by cosine = ranking by the dot product with unit-norm items
-        item_emb = F.normalize(item_emb, dim=-1)
+    user_emb, item_emb = ranking_embeddings(model, graph, cosine, popularity)  # unit-norm items when cosine
     seen = merged(data.graph.user_items, data.val_items)
     tensors = {
         "user": user_emb.float().cpu().contiguous(),
@@ -84,7 +89,7 @@ def export_run(
         manifest["item_tower"] = {"file": TOWER, **entry}
     manifest.update(
         embeddings=TENSORS, num_users=int(user_emb.shape[0]), num_items=int(item_emb.shape[0]),
-        dim=int(user_emb.shape[1]), scoring="dot", items_normalized=bool(cosine),
+        dim=int(user_emb.shape[1]), scoring="dot", items_normalized=bool(cosine), popularity_weight=float(popularity),
         seen="training and validation items (what the test evaluation excludes)",
     )  # fmt: skip
     atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=2))

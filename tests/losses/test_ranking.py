@@ -173,3 +173,16 @@ def test_softmax_similarity_reaches_training_and_evaluation():
         build_loss({"_target_": "recsys_pyg.losses.ranking.SoftmaxLoss", "similarity": "angle"})
     with pytest.raises((ValueError, TypeError), match="loss.l2_weight"):
         build_loss({"_target_": "recsys_pyg.losses.ranking.SoftmaxLoss", "l2_weight": "abc"})
+
+
+def test_softmax_eval_popularity_reaches_the_objective_and_is_checked():
+    from recsys_pyg.contracts import popularity_weight
+    from recsys_pyg.losses import SoftmaxLoss, build_loss
+
+    objective = build_loss({"_target_": "recsys_pyg.losses.ranking.SoftmaxLoss", "similarity": "cosine",
+                            "eval_popularity": 0.12, "l2_weight": 0.0})  # fmt: skip
+    assert objective.eval_popularity == 0.12 and popularity_weight(objective) == 0.12
+    assert build_loss({"_target_": "recsys_pyg.losses.ranking.BPRLoss", "l2_weight": 0.0}).eval_popularity == 0.0
+    for bad in (-0.1, float("nan"), float("inf"), True):
+        with pytest.raises(ValueError, match="eval_popularity must be a finite number >= 0"):
+            SoftmaxLoss(eval_popularity=bad)

@@ -168,3 +168,22 @@ def test_a_damaged_tower_is_refused_naming_the_file(inductive_run, tmp_path):
     (copy / "item_tower.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(ExportError, match=r"item_tower\.safetensors: the item tower does not load"):
         load_export(copy)
+
+
+def test_new_items_get_the_exports_popularity_column(tmp_path):
+    """With loss.eval_popularity the export ranks by [u, 1] . [i, w log(1 + d_i)]: a new item has no training edges,
+    so its column is 0, and a copy of a cold item's features is embedded exactly like that cold item."""
+    from tests.conftest import make_cfg
+
+    cfg = make_cfg(["model=pinsage", "model.id_embedding=false", "model.num_layers=1", "dataset/split=cold_items",
+                    "loss=softmax", "loss.similarity=cosine", "loss.eval_popularity=0.1", "sampler=in_batch",
+                    *DATA, "train.epochs=1", "train.eval_every=1", "train.num_threads=1"], tmp_path / "run")  # fmt: skip
+    train(cfg)
+    data = instantiate(cfg.dataset)
+    exported = load_export(tmp_path / "run")
+    assert exported.manifest["popularity_weight"] == 0.1
+    cold = int(data.split.cold["test"][0])
+    path = _features_file(tmp_path / "new.csv", ["new-1"], [data.split.train.item_features[cold].tolist()])
+    new = embed_new_items(exported, path)
+    assert new.emb.shape == (1, exported.item.shape[1]) and float(new.emb[0, -1]) == 0.0
+    torch.testing.assert_close(new.emb[0], exported.item[cold], atol=1e-5, rtol=1e-5)

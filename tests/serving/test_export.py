@@ -92,3 +92,19 @@ def test_broken_exports_name_the_file(cfg_factory, tmp_path):
     manifest.write_text("{not json")
     with pytest.raises(ExportError, match=r"manifest.json, line 1: not valid JSON"):
         load_export(tmp_path)
+
+
+def test_a_popularity_prior_travels_with_the_export_and_ranks_as_the_run(cfg_factory, tmp_path):
+    """loss.eval_popularity: the run's metrics rank cos + w log(1 + d_i); the export's extra column gives the same
+    metrics, and the prior changes them (it is applied, not recorded only)."""
+    common = (*TINY, "model=mf", "loss=softmax", "loss.similarity=cosine", "sampler=in_batch")
+    results = train(cfg_factory(*common, "loss.eval_popularity=0.1"))
+    exported = load_export(tmp_path)
+    data = instantiate(cfg_factory(*common).dataset)
+    assert exported.manifest["popularity_weight"] == 0.1 and exported.manifest["dim"] == exported.user.shape[1]
+    torch.testing.assert_close(exported.user[:, -1], torch.ones(data.num_users))
+    torch.testing.assert_close(exported.item[:, -1], 0.1 * torch.log1p(data.graph.item_degree.float()))
+    metrics = Evaluator(ks=[20]).evaluate(exported.user, exported.item, data.test_items, [exported.seen])
+    assert metrics["recall@20"] == pytest.approx(results["test/recall@20"], abs=1e-6)
+    without = Evaluator(ks=[20]).evaluate(exported.user[:, :-1], exported.item[:, :-1], data.test_items, [exported.seen])
+    assert without["recall@20"] != pytest.approx(results["test/recall@20"], abs=1e-4)
