@@ -24,6 +24,21 @@ def jobs(folder: Path) -> list[tuple[dict, dict]]:
     return found
 
 
+def setting(config: dict) -> str:
+    """What a job varies: loss (with its negatives), learning rate, and PinSAGE's id_embedding / cold_dropout."""
+    loss = config["loss"]["_target_"].rsplit(".", 1)[-1].removesuffix("Loss").lower()
+    sampler = config["sampler"]["_target_"].rsplit(".", 1)[-1].removesuffix("Sampler")
+    parts = [f"{loss} ({sampler}" + (f", {config['loss']['similarity']}" if config["loss"].get("similarity") else "")
+             + (f", popularity {config['loss']['eval_popularity']}" if config["loss"].get("eval_popularity") else "")
+             + ")", f"lr {config['optimizer']['lr']}"]  # fmt: skip
+    model = config["model"]
+    if "id_embedding" in model:
+        parts.append(f"id_embedding={model['id_embedding']}")
+    if model.get("cold_dropout"):
+        parts.append(f"cold_dropout={model['cold_dropout']}")
+    return ", ".join(parts)
+
+
 def cell(summary: dict, key: str) -> str:
     value = summary.get(key)
     return "—" if value is None else f"{value:.4f}"
@@ -40,16 +55,12 @@ def main(root: str) -> None:
         monitor = found[0][0]["train"]["monitor"]
         config, best = max(found, key=lambda job: job[1].get(monitor, float("-inf")))
         baseline = baseline or best
-        model = config["model"]
-        setting = f"lr={config['optimizer']['lr']}" + (f", id_embedding={model['id_embedding']}"
-                                                       if "id_embedding" in model else "")  # fmt: skip
         cold = [cell(best, f"test/cold/{m}") if best.get("test/cold/scored") else "cannot" for m in METRICS]
         warm = [cell(best, f"test/warm/{m}") for m in METRICS]
-        rows.append(f"| {name} ({monitor}) | {setting} | {cell(best, monitor)} | {' | '.join(cold)} | "
+        rows.append(f"| {name} ({monitor}) | {setting(config)} | {cell(best, monitor)} | {' | '.join(cold)} | "
                     f"{' | '.join(warm)} |")  # fmt: skip
         for other_config, other in found:  # every job of the sweep, for the record
-            print(f"  {name}: lr={other_config['optimizer']['lr']} "
-                  f"{other_config['model'].get('id_embedding', '')} {monitor}={cell(other, monitor)} "
+            print(f"  {name}: {setting(other_config)}: {monitor}={cell(other, monitor)} "
                   f"test/cold/recall@20={cell(other, 'test/cold/recall@20')} "
                   f"test/warm/recall@20={cell(other, 'test/warm/recall@20')}", file=sys.stderr)  # fmt: skip
     if baseline is not None:

@@ -223,8 +223,9 @@ def test_cold_dropout_embeds_a_warm_item_exactly_as_an_item_without_edges(monkey
     warm, cold = 12, 2
     assert graph.item_degree[warm] > 0 and graph.item_degree[cold] == 0
     model.item_features[cold] = model.item_features[warm]
-    monkeypatch.setattr(model, "_simulated_cold",
-                        lambda side, ids: torch.tensor([warm]) if side == "item" and model.training else None)
+    monkeypatch.setattr(
+        model, "_simulated_cold", lambda side, ids: torch.tensor([warm]) if side == "item" and model.training else None
+    )
     model.train()
     _, trained = model(graph, torch.tensor([0, 1]), torch.tensor([warm, 40, warm]))
     model.eval()

@@ -177,7 +177,8 @@ def test_new_items_get_the_exports_popularity_column(tmp_path):
 
     cfg = make_cfg(["model=pinsage", "model.id_embedding=false", "model.num_layers=1", "dataset/split=cold_items",
                     "loss=softmax", "loss.similarity=cosine", "loss.eval_popularity=0.1", "sampler=in_batch",
-                    *DATA, "train.epochs=1", "train.eval_every=1", "train.num_threads=1"], tmp_path / "run")  # fmt: skip
+                    *DATA, "train.epochs=1", "train.eval_every=1", "train.num_threads=1"],
+                   tmp_path / "run")  # fmt: skip
     train(cfg)
     data = instantiate(cfg.dataset)
     exported = load_export(tmp_path / "run")
