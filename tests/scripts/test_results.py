@@ -29,11 +29,15 @@ def test_table_of_finished_runs_with_published_numbers_and_copies(tmp_path):
     fake_run(tmp_path / "runs" / "chebycf_paper", "finished", 0.1925)
     fake_run(tmp_path / "runs" / "chebycf_honest", "finished", 0.1801, selection="val")
     fake_run(tmp_path / "runs" / "broken", "failed", 0.0)
+    fake_run(tmp_path / "runs" / "cold", "finished", 0.3)  # a cold-start run: cold_start_table.py's, not this table's
+    summary = json.loads((tmp_path / "runs" / "cold" / "summary.json").read_text())
+    (tmp_path / "runs" / "cold" / "summary.json").write_text(json.dumps({**summary, "test/cold/scored": 1.0}))
     out = tmp_path / "RESULTS.md"
     done = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "runs"), "--copy", str(tmp_path / "results"),
                            "--out", str(out)], capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "broken" in done.stderr and "not finished" in done.stderr
+    assert "cold: a cold-start run" in done.stderr and "[cold]" not in out.read_text()
     text = out.read_text()
     assert "| [chebycf_paper](results/gowalla/chebycf_paper) | ChebyCF | paper | 0.1925 | 0.1600 | 0.1941" in text
     assert "| ChebyCF | honest | 0.1801 |" in text and "| 1.5 | 2048 |" in text
