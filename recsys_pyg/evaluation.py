@@ -155,17 +155,16 @@ def evaluate_model(
     part: str,
     cosine: bool = False,
     embeddings: tuple[Tensor, Tensor] | None = None,
-    popularity: float = 0.0,
 ) -> dict[str, float]:
     """Full-ranking metrics of ``model`` on ``part`` (``val`` or ``test``): a fit-only model by its
-    ``score``, any other by the dot product of its embeddings (their cosine when ``cosine``, plus
-    ``popularity * log(1 + d_i)``); ``embeddings`` (:func:`ranking_embeddings`), when the caller already has them."""
+    ``score``, any other by the dot product of its embeddings (their cosine when ``cosine``);
+    ``embeddings`` (:func:`ranking_embeddings`, e.g. with a popularity column), when the caller already has them."""
     model.eval()
     if is_fit_only(model):
         device = graph.user.device
         return evaluator.evaluate_scores(model.score, *targets(data, part), device=device)  # type: ignore[attr-defined]
     if embeddings is None:
-        embeddings = ranking_embeddings(model, graph, cosine, popularity)
+        embeddings = ranking_embeddings(model, graph, cosine)
     return evaluator.evaluate(*embeddings, *targets(data, part))
 
 

@@ -417,13 +417,12 @@ def popularity_of(parts: Parts) -> float:
 def evaluate_part(parts: Parts, part: str) -> dict[str, float]:
     """Full-ranking metrics on ``part``, scored as the run's loss trains (dot product or cosine); under the
     cold-start protocol also cold and warm items ranked apart (``cold/*``, ``warm/*``: :mod:`recsys_pyg.cold_start`)."""
-    cosine, popularity, model, data = uses_cosine_of(parts), popularity_of(parts), parts.model, parts.data
-    # the cold-start protocol ranks the same embeddings twice (all items, then cold and warm apart): compute once
-    shared = (None if data.split.cold is None or is_fit_only(model)
-              else ranking_embeddings(model, parts.graph, cosine, popularity))  # fmt: skip
-    metrics = evaluate_model(model, data, parts.graph, parts.evaluator, part, cosine=cosine, embeddings=shared,
-                             popularity=popularity)  # fmt: skip
-    return {**metrics, **cold_start_metrics(model, data, parts.graph, parts.evaluator, part, cosine, shared)}
+    model, data, graph, evaluator = parts.model, parts.data, parts.graph, parts.evaluator
+    # the embeddings the run ranks by, once: the cold-start protocol ranks them again (cold and warm items apart)
+    cosine, popularity = uses_cosine_of(parts), popularity_of(parts)
+    ranked = None if is_fit_only(model) else ranking_embeddings(model, graph, cosine, popularity)
+    metrics = evaluate_model(model, data, graph, evaluator, part, embeddings=ranked)
+    return {**metrics, **cold_start_metrics(model, data, graph, evaluator, part, embeddings=ranked)}
 
 
 def prefixed(metrics: dict[str, float], prefix: str) -> dict[str, float]:

@@ -79,7 +79,7 @@ def row(run: Path) -> dict[str, Any] | None:
     if not finished(run):
         return None
     config, summary = read_json(run / "config.json"), read_json(run / "summary.json")
-    if "cold/scored" in " ".join(summary):  # the cold-start protocol ranks apart: scripts/cold_start_table.py
+    if any(key.endswith("cold/scored") for key in summary):  # cold-start runs: scripts/cold_start_table.py's table
         raise ValueError("a cold-start run (dataset/split=cold_items): its table is scripts/cold_start_table.py's")
     protocol = config.get("protocol", {})
     dataset, model = str(protocol.get("dataset", "?")), model_name(config)
