@@ -48,12 +48,18 @@ def graph_with_an_empty_user() -> BipartiteGraph:
     return BipartiteGraph(torch.tensor([0, 0, 0, 2]), torch.tensor([0, 2, 3, 1]), 3, 4)
 
 
+LAYOUTS = ["padded", "ragged"]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("aggregator", AGGREGATORS)
 @pytest.mark.parametrize("max_history", [None, 2])
-def test_user_tower_equals_a_per_user_loop(aggregator, max_history):
+def test_user_tower_equals_a_per_user_loop(aggregator, max_history, layout):
     for g in (small_graph(), random_graph(), graph_with_an_empty_user()):
         torch.manual_seed(0)  # unit-scale embeddings: attention weights far from uniform
-        model = SimpleX(g.num_users, g.num_items, 8, aggregator, gamma=0.3, max_history=max_history, init_std=1.0)
+        model = SimpleX(
+            g.num_users, g.num_items, 8, aggregator, gamma=0.3, max_history=max_history, init_std=1.0, layout=layout
+        )
         model.eval()
         with torch.no_grad():
             users, items = model(g)
@@ -72,11 +78,12 @@ def test_attention_differs_from_the_mean():  # else the loop test above would no
             assert (model(g)[0] - mean(g)[0]).abs().max() > 1e-2
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("aggregator", AGGREGATORS)
-def test_training_rows_leave_their_positive_out_of_the_history(aggregator):
+def test_training_rows_leave_their_positive_out_of_the_history(aggregator, layout):
     g = random_graph()
     torch.manual_seed(1)
-    model = SimpleX(g.num_users, g.num_items, 8, aggregator, gamma=0.4, init_std=1.0).train()  # no dropout
+    model = SimpleX(g.num_users, g.num_items, 8, aggregator, gamma=0.4, init_std=1.0, layout=layout).train()
     edges = torch.tensor([0, 5, 5, 17, 40, 41])
     users, pos = g.user[edges], g.item[edges]
     items = torch.cat([pos, torch.tensor([3, 9, 1])])  # positives first, then negatives: score_batch's layout
@@ -105,19 +112,45 @@ def test_gamma_one_is_mf_with_the_same_weights(aggregator):
             assert torch.allclose(a, b, atol=1e-6)
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("aggregator", AGGREGATORS)
-def test_every_user_in_chunks_equals_the_batch_path(aggregator):
+def test_every_user_in_chunks_equals_the_batch_path(aggregator, layout):
     g = random_graph()
-    # chunks of 25 entries hold 1 user (13 < 30 items: keys per history entry); all at once: keys per item, gathered
-    model = SimpleX(g.num_users, g.num_items, 8, aggregator, init_std=1.0, chunk_size=25).eval()
+    # padded, chunks of 25 entries hold 1 user (13 < 30 items: keys per history entry); ragged, a few users each;
+    # all at once: keys per item, gathered
+    model = SimpleX(g.num_users, g.num_items, 8, aggregator, init_std=1.0, chunk_size=25, layout=layout).eval()
     assert model.history_width(g) == int(g.user_degree.max()) == 13
     with torch.no_grad():
         users, _ = model(g)
-        whole = SimpleX(g.num_users, g.num_items, 8, aggregator, chunk_size=10**6)
+        whole = SimpleX(g.num_users, g.num_items, 8, aggregator, chunk_size=10**6, layout=layout)
         whole.load_state_dict(model.state_dict())
         assert torch.allclose(users, whole.eval()(g)[0], atol=1e-6)
         batch = torch.tensor([7, 3, 7, 0, 39])
         assert torch.allclose(model(g, batch, torch.tensor([1]))[0], users[batch], atol=1e-6)
+
+
+@pytest.mark.parametrize("aggregator", AGGREGATORS)
+def test_ragged_and_padded_give_the_same_vectors_and_gradients(aggregator):
+    g = random_graph()
+    edges = torch.tensor([0, 5, 5, 17, 40, 41, 60])
+    users, items = g.user[edges], torch.cat([g.item[edges], torch.tensor([3, 9])])  # positives left out
+    grads = []
+    for layout in LAYOUTS:
+        torch.manual_seed(2)
+        model = SimpleX(g.num_users, g.num_items, 8, aggregator, gamma=0.4, max_history=9, init_std=1.0, layout=layout)
+        user_emb, item_emb = model.train()(g, users, items)
+        ((user_emb * torch.linspace(-1, 1, 8)).sum() + item_emb.square().sum()).backward()
+        grads.append((user_emb.detach(), {n: p.grad for n, p in model.named_parameters()}))
+    (padded, padded_grad), (ragged, ragged_grad) = grads
+    assert model.ragged() and torch.allclose(padded, ragged, atol=1e-6)
+    for name, grad in padded_grad.items():
+        assert torch.allclose(grad, ragged_grad[name], atol=1e-5), name
+
+
+def test_auto_layout_is_ragged_on_the_cpu_and_a_bad_layout_is_refused():
+    assert SimpleX(3, 3).ragged() and not SimpleX(3, 3, layout="padded").ragged()
+    with pytest.raises(ValueError, match="layout must be one of auto, ragged, padded"):
+        SimpleX(3, 3, layout="jagged")
 
 
 def test_masked_softmax_skips_padding_and_empty_rows_without_nan():
@@ -131,10 +164,11 @@ def test_masked_softmax_skips_padding_and_empty_rows_without_nan():
     assert torch.isfinite(logits.grad).all() and torch.equal(logits.grad[1], torch.zeros(3))
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("aggregator", ["user_attention", "self_attention"])
-def test_gradients_reach_every_parameter_and_stay_finite_with_an_empty_history(aggregator):
+def test_gradients_reach_every_parameter_and_stay_finite_with_an_empty_history(aggregator, layout):
     g = graph_with_an_empty_user()
-    model = SimpleX(g.num_users, g.num_items, 4, aggregator, init_std=1.0).train()
+    model = SimpleX(g.num_users, g.num_items, 4, aggregator, init_std=1.0, layout=layout).train()
     users, items = model(g, torch.tensor([0, 1, 2]), torch.tensor([2, 0, 1, 3]))
     (users.sum() + items.sum()).backward()
     for name, p in model.named_parameters():
@@ -190,8 +224,9 @@ def test_pickles_without_its_cached_width():
     assert torch.equal(copy(g)[0], model(g)[0])
 
 
-def test_training_step_never_syncs(cfg_factory, tmp_path):  # the history width is read once, in the first step
-    assert syncs_in_steps(*setup(cfg_factory, tmp_path, "model=simplex", "loss=ccl", "sampler=shared")) == []
+def test_padded_training_step_never_syncs(cfg_factory, tmp_path):  # the width is read once, in the first step
+    run = setup(cfg_factory, tmp_path, "model=simplex", "model.layout=padded", "loss=ccl", "sampler=shared")
+    assert syncs_in_steps(*run) == []
 
 
 def test_trains_through_train_and_beats_mostpop(cfg_factory):
