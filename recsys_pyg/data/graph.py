@@ -49,7 +49,8 @@ class CSR:
 
     def gather_rows(self, rows: Tensor) -> tuple[Tensor, Tensor]:
         """Entries of the given rows as (position in ``rows``, column), vectorised."""
-        start, count = self.indptr[rows], self.degree()[rows]
+        start = self.indptr[rows]
+        count = self.indptr[rows + 1] - start  # not degree()[rows]: that diffs the whole indptr
         local = torch.repeat_interleave(torch.arange(rows.numel(), device=rows.device), count)  # (n,)
         first = torch.repeat_interleave(torch.cumsum(count, 0) - count, count)
         offset = torch.arange(local.numel(), device=rows.device) - first

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import torch
 from torch import Tensor, nn
 
 from recsys_pyg.data.graph import BipartiteGraph
@@ -55,7 +56,9 @@ class MF(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """Embeddings of ``users`` ``(B, d)`` and ``items`` ``(B', d)`` (all of them when ``None``)."""
         if users is not None and items is not None:  # a batch: look up rows (sparse-gradient friendly)
-            return self.embedding(users), self.embedding(items + self.num_users)
+            # one lookup: each one's backward writes a dense (N, d) gradient, the bulk of a CPU step's time
+            rows = self.embedding(torch.cat([users, items + self.num_users]))  # (B + B', d)
+            return rows[: users.numel()], rows[users.numel() :]
         return select_nodes(self.embedding.weight, self.num_users, users, items)
 
     def l2_penalty(self, users: Tensor, items: Tensor) -> Tensor:

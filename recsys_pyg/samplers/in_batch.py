@@ -13,7 +13,7 @@ from torch import Tensor
 
 from recsys_pyg.data.graph import BipartiteGraph
 from recsys_pyg.samplers.negatives import Negatives
-from recsys_pyg.samplers.pairs import edge_keys, host_path, is_positive, positive_mask
+from recsys_pyg.samplers.pairs import edge_keys, host_path, is_positive, negative_mask
 
 
 class InBatchSampler:
@@ -56,7 +56,7 @@ class InBatchSampler:
         if pos_items is None or pos_items.shape != users.shape:
             raise ValueError("InBatchSampler needs the batch's positive items, one per user")
         if host_path(users.device):  # the batch users' CSR rows
-            mask = ~positive_mask(self.graph, users, pos_items)  # (B, B)
+            mask = negative_mask(self.graph, users, pos_items)  # (B, B)
         else:  # one binary search per pair: no data-dependent shape, nothing waits on the device
             mask = ~is_positive(self._keys, self.graph.num_items, users[:, None], pos_items[None, :])
         return Negatives(items=pos_items, mask=mask, log_q=self._log_q[pos_items])

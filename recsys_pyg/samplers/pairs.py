@@ -60,6 +60,29 @@ def positive_mask(graph: BipartiteGraph, users: Tensor, items: Tensor) -> Tensor
     :func:`is_positive` on the broadcast pairs for ``S = 256``, ~10x for ``S = 1000`` and in-batch
     (``scripts/bench.py`` has the sampler rows).
     """
+    return _pair_mask(graph, users, items, hit=True)
+
+
+def negative_mask(graph: BipartiteGraph, users: Tensor, items: Tensor, distinct_items: bool = False) -> Tensor:
+    """``~positive_mask(graph, users, items)``, written directly (no second ``(B, S)`` pass). With
+    ``distinct_items`` (a shared draw without replacement) and the items' rows the fewer entries, their hits
+    are matched to the batch rows by one sort of ``users`` (no ``unique`` of either side)."""
+    if distinct_items and bool(graph.item_degree[items].sum() <= graph.user_degree[users].sum()):
+        local, hit_users = graph.item_users.gather_rows(items)  # (n,), (n,): item position, its user
+        order = torch.argsort(users)  # (B,): the batch rows grouped by user
+        count_of = torch.bincount(users, minlength=graph.num_users)  # (U,): batch rows of each user
+        first_of = torch.cumsum(count_of, 0) - count_of  # (U,): where its group starts in ``order``
+        first, count = first_of[hit_users], count_of[hit_users]  # (n,), (n,); torch's searchsorted is slower
+        pair = torch.repeat_interleave(torch.arange(count.numel(), device=count.device), count)  # (m,)
+        k = torch.arange(pair.numel(), device=count.device) - (torch.cumsum(count, 0) - count)[pair]  # (m,)
+        mask = torch.ones(users.numel() * items.numel(), dtype=torch.bool, device=items.device)
+        mask[order[first[pair] + k] * items.numel() + local[pair]] = False
+        return mask.view(users.numel(), items.numel())
+    return _pair_mask(graph, users, items, hit=False)
+
+
+def _pair_mask(graph: BipartiteGraph, users: Tensor, items: Tensor, hit: bool) -> Tensor:
+    """:func:`positive_mask` (``hit``: True at the positives, False elsewhere) or its complement."""
     device = items.device
     rows, row_of, row_count = torch.unique(users, return_inverse=True, return_counts=True)  # (U_b,), (B,), (U_b,)
     cols, col_of, col_count = torch.unique(items, return_inverse=True, return_counts=True)  # (S_u,), (S,), (S_u,)
@@ -75,8 +98,8 @@ def positive_mask(graph: BipartiteGraph, users: Tensor, items: Tensor) -> Tensor
     row_order, col_order = torch.argsort(row_of, stable=True), torch.argsort(col_of, stable=True)
     b = row_order[(torch.cumsum(row_count, 0) - row_count)[r][pair] + k // nc[pair]]
     s = col_order[(torch.cumsum(col_count, 0) - col_count)[c][pair] + k % nc[pair]]
-    mask = torch.zeros(users.numel() * items.numel(), dtype=torch.bool, device=device)
-    mask[b * items.numel() + s] = True
+    mask = torch.full((users.numel() * items.numel(),), not hit, dtype=torch.bool, device=device)
+    mask[b * items.numel() + s] = hit
     return mask.view(users.numel(), items.numel())
 
 

@@ -14,7 +14,7 @@ from torch import Tensor
 
 from recsys_pyg.data.graph import BipartiteGraph
 from recsys_pyg.samplers.negatives import Negatives
-from recsys_pyg.samplers.pairs import edge_keys, host_path, is_positive, positive_mask
+from recsys_pyg.samplers.pairs import edge_keys, host_path, is_positive, negative_mask
 from recsys_pyg.samplers.popularity import popularity_probs
 from recsys_pyg.utils import positive_int
 
@@ -88,7 +88,7 @@ class SharedSampler:
         """Shared negatives ``(S,)`` and the ``(B, S)`` mask of which count for each row."""
         items = self.sample_shared().to(users.device)  # (S,)
         if host_path(users.device):  # the batch users' CSR rows
-            mask = ~positive_mask(self.graph, users, items)  # (B, S)
+            mask = negative_mask(self.graph, users, items, distinct_items=True)  # (B, S), its draws are distinct
         else:  # one binary search per pair: no data-dependent shape, nothing waits on the device
             mask = ~is_positive(self._keys, self.graph.num_items, users[:, None], items[None, :])
         return Negatives(items=items, mask=mask, log_q=self._log_q[items])

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from recsys_pyg.samplers.pairs import edge_keys, is_positive, positive_mask
+from recsys_pyg.samplers.pairs import edge_keys, is_positive, negative_mask, positive_mask
 
 from .graphs import dense_adversarial_graph, random_graph
 
@@ -21,6 +21,26 @@ def test_positive_mask_is_the_dense_lookup(seed):
         assert torch.equal(got, dense[users][:, items])
         assert torch.equal(got, is_positive(edge_keys(graph), 45, users[:, None], items[None, :]))
         assert 0 < got.sum() < got.numel()  # both outcomes occur: the check can fail
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_negative_mask_is_the_complement_on_both_paths(seed):
+    """Distinct items (a shared draw): the items' rows matched by one sort of the users, with repeated users,
+    users absent from every item's row and items nobody has; any items: the general path, complemented."""
+    graph, dense = random_graph(60, 45, 0.2, seed)
+    gen = torch.Generator().manual_seed(seed)
+    many = torch.randint(60, (200,), generator=gen)
+    few = torch.randint(4, (200,), generator=gen)  # the users' rows are the fewer: the general path is taken
+    positives = 0
+    for users in (many, few, many[:1]):
+        for items in (torch.randperm(45, generator=gen)[:7], torch.randperm(45, generator=gen), torch.arange(1)):
+            expected = ~dense[users][:, items]
+            assert torch.equal(negative_mask(graph, users, items, distinct_items=True), expected)
+            assert torch.equal(negative_mask(graph, users, items), expected)
+            positives += int((~expected).sum())
+    assert positives > 100  # positives occur in the masks: the check can fail
+    repeated = torch.randint(45, (200,), generator=gen)  # in-batch items repeat: the general path
+    assert torch.equal(negative_mask(graph, many, repeated), ~dense[many][:, repeated])
 
 
 def test_positive_mask_edge_cases():
