@@ -99,10 +99,10 @@ class SimpleX(nn.Module):
     read once per graph), so a training step never waits on the host for a size; a step holds ``(B, H, d)``
     history embeddings. ``layout="ragged"`` concatenates the histories instead, ``(sum_b |N_{u_b}|, d)``: on
     Gowalla (longest history 811, a batch row's user ~90 on average) that is several times less work, at one
-    host read per step, which costs nothing on the CPU (the default there). The graph has no timestamps, so ``max_history`` keeps each
-    user's first items in CSR order (ascending item id): a fixed subset, the same in training and
-    evaluation, as the authors' fixed truncation is. On a graph with a few very active users, set it: ``H`` is
-    the longest history.
+    host read per step, which costs nothing on the CPU (the default there). The graph has no timestamps, so
+    ``max_history`` keeps each user's first items in CSR order (ascending item id): a fixed subset, the same in
+    training and evaluation, as the authors' fixed truncation is. Padded, on a graph with a few very active
+    users, set it: ``H`` is the longest history.
 
     Scores are cosines, so a step moves an embedding by about ``lr / |e|`` of its direction: the authors'
     ``init_std=1e-4`` goes with their ``lr=1e-4`` (on this project's small synthetic test, 1e-4 with lr 5e-3,
@@ -209,7 +209,8 @@ class SimpleX(nn.Module):
         return torch.tanh(self.W_k(hist_emb))
 
     def aggregate_ragged(self, user_emb: Tensor, items: Tensor, row: Tensor) -> Tensor:
-        r""":meth:`aggregate` on concatenated histories: ``items`` ``(T,)`` of batch rows ``row`` ``(T,)``; ``(B, d)``."""
+        r""":meth:`aggregate` on concatenated histories: ``items`` ``(T,)`` of batch rows ``row`` ``(T,)``.
+        Returns ``(B, d)``."""
         hist_emb = self.embedding(items + self.num_users)  # (T, d)
         num_rows = user_emb.size(0)
         if self.aggregator == "mean":
