@@ -67,7 +67,8 @@ class Evaluator:
         return torch.cat(out) if out else torch.empty(0, k, dtype=torch.long)
 
     def _chunk_top(self, score: ScoreFn, chunk: Tensor, k: int, exclude: Sequence[CSR]) -> Tensor:
-        scores = score(chunk)  # (C, I)
+        scores = score(chunk).contiguous()  # (C, I); a filter's (I, C) product transposed: topk along a
+        # strided row reads a cache line per element (Gowalla, 1024 users: 0.53 s, copy + topk 0.34 s)
         for csr in exclude:
             row, col = csr.gather_rows(chunk)
             scores[row.to(scores.device), col.to(scores.device)] = -torch.inf

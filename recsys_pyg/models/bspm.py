@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from recsys_pyg.data.graph import BipartiteGraph
-from recsys_pyg.models.gfcf import filter_buffers, fit_filter, history_entries, item_graph, project_history
+from recsys_pyg.models.gfcf import filter_buffers, filter_ops, fit_filter, history_entries, item_graph, project_rows
 from recsys_pyg.utils import positive_int
 
 SOLVERS = ("euler", "rk4")
@@ -120,7 +120,7 @@ class BSPM(nn.Module):
     def _blur(self, x: Tensor) -> Tensor:
         r""":math:`\tilde{P} = \tilde{R}^\top \tilde{R}` applied to columns ``x`` ``(I, C)``."""
         assert self.graph is not None
-        return item_graph(self.graph, x, self.user_scale, self.item_scale)
+        return item_graph(filter_ops(self), x)
 
     def _ideal(self, x: Tensor) -> Tensor:
         r""":math:`P_\eta` applied to columns: :math:`D_I^{1/2} V V^\top D_I^{-1/2} x` (the official code's
@@ -143,7 +143,8 @@ class BSPM(nn.Module):
             t_idl = self.stages["idl"][0]
             scale = self.item_scale
             sqrt_degree = torch.where(scale > 0, scale.reciprocal(), torch.zeros_like(scale))
-            projected = self.vt.T @ project_history(self.vt, row, col, self.item_scale[col], users.numel())
+            v = filter_ops(self).v  # (I, eta)
+            projected = v @ project_rows(v, row, col, self.item_scale[col], users.numel()).T
             ideal = (1 - t_idl) * r + t_idl * projected * sqrt_degree[:, None]
         else:
             ideal = integrate(r, lambda x: self._ideal(x) - x, *self.stages["idl"])

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from recsys_pyg.data.graph import BipartiteGraph
-from recsys_pyg.models.gfcf import filter_buffers, fit_filter, history_entries, item_graph, project_history
+from recsys_pyg.models.gfcf import filter_buffers, filter_ops, fit_filter, history_entries, item_graph, project_rows
 from recsys_pyg.utils import positive_int
 
 
@@ -119,7 +119,7 @@ class ChebyCF(nn.Module):
     def _laplacian(self, x: Tensor) -> Tensor:
         r""":math:`\tilde{L} x = x - 2 \tilde{R}^\top \tilde{R} x` for ``x`` ``(I, C)``."""
         assert self.graph is not None
-        return x - 2 * item_graph(self.graph, x, self.user_scale, self.item_scale)
+        return x - 2 * item_graph(filter_ops(self), x)
 
     @torch.no_grad()
     def score(self, users: Tensor) -> Tensor:
@@ -135,6 +135,7 @@ class ChebyCF(nn.Module):
             prev, cur = cur, 2 * self._laplacian(cur) - prev
             out += self.coeffs[k] * cur
         if self.eta:  # V^T s from the history's entries: one (I, eta) x (eta, C) product, not two
-            out += self.alpha * (self.vt.T @ project_history(self.vt, row, col, self.pre[col], users.numel()))
+            v = filter_ops(self).v  # (I, eta)
+            out.addmm_(v, project_rows(v, row, col, self.pre[col], users.numel()).T, alpha=self.alpha)
         post = torch.where(self.pre > 0, self.pre.reciprocal(), torch.zeros_like(self.pre))  # D_I^{beta}
         return (out * post[:, None]).T  # (C, I)

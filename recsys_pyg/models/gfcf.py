@@ -6,6 +6,8 @@ official code: github.com/yshenaw/GF_CF, class ``GF_CF`` in ``model.py``.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import Tensor, nn
 
@@ -29,13 +31,44 @@ def history_entries(graph: BipartiteGraph, users: Tensor) -> tuple[Tensor, Tenso
     return row, csr.indices[torch.repeat_interleave(start, count) + offset]
 
 
-def project_history(vt: Tensor, row: Tensor, col: Tensor, weight: Tensor, num_users: int) -> Tensor:
-    """``vt @ h`` for the sparse history columns ``h`` ``(I, C)`` given as entries (``row``: position in the
-    chunk, ``col``: item, ``weight``: the entry's value): ``(k, C)`` from the history's entries alone, without
-    the ``k x I x C`` dense product (the ideal low-pass terms' first factor)."""
-    out = vt.new_zeros(vt.shape[0], num_users)
-    out.index_add_(1, row, vt[:, col] * weight[None, :])
-    return out
+def project_rows(v: Tensor, row: Tensor, col: Tensor, weight: Tensor, num_users: int) -> Tensor:
+    """``(V^T h)^T`` ``(C, k)`` for the sparse history columns ``h`` ``(I, C)`` given as entries (``row``: position in
+    the chunk, ``col``: item, ``weight``: the entry's value), from ``v`` ``(I, k)`` (``vt.T``, contiguous): the ideal
+    low-pass terms' first factor from the history's entries alone, without the ``k x I x C`` dense product;
+    whole rows of ``v`` gathered, not strided columns of ``vt`` (Gowalla, 1024 users: 70 ms instead of 150)."""
+    return v.new_zeros(num_users, v.shape[1]).index_add_(0, row, v[col] * weight[:, None])
+
+
+def history_matrix(row: Tensor, col: Tensor, values: Tensor, num_users: int, num_items: int) -> Tensor:
+    """The chunk's history entries (``row`` sorted, as :func:`history_entries` gives them) as a sparse CSR
+    ``(C, I)`` with ``values``."""
+    counts = torch.bincount(row, minlength=num_users)
+    return sparse_csr(torch.cat([counts.new_zeros(1), counts.cumsum(0)]), col, values, (num_users, num_items))
+
+
+class FilterOps(NamedTuple):
+    r"""The degree-scaled interaction matrices the filters' products use (sparse CSR), built once per fit:
+    ``user_item`` :math:`R D_I^{-1/2}` ``(U, I)``, ``item_user`` :math:`D_I^{-1/2} R^\top D_U^{-1}` ``(I, U)``
+    (so :math:`\tilde{R}^\top \tilde{R} x` is two plain products, no ``(U, C)`` / ``(I, C)`` rescaling), and
+    ``v`` ``(I, k)``, the singular vectors as rows."""
+
+    graph: BipartiteGraph
+    user_item: Tensor
+    item_user: Tensor
+    v: Tensor
+
+
+def filter_ops(model: nn.Module) -> FilterOps:
+    """``model``'s :class:`FilterOps` for its fitted graph, built on first use (and again after a new fit or a
+    move to another device)."""
+    ops = getattr(model, "_ops", None)
+    if ops is None or ops.graph is not model.graph or ops.v.device != model.vt.device:
+        graph = model.graph
+        assert graph is not None
+        user_item, _ = normalized_interactions(graph, torch.ones_like(model.user_scale), model.item_scale)
+        _, item_user = normalized_interactions(graph, model.user_scale.pow(2), model.item_scale)
+        ops = model._ops = FilterOps(graph, user_item, item_user, model.vt.T.contiguous())
+    return ops
 
 
 def inv_sqrt_degree(degree: Tensor) -> Tensor:
@@ -107,11 +140,10 @@ def fit_filter(model: nn.Module, graph: BipartiteGraph, k: int) -> None:
         model.vt.copy_(top_right_singular_vectors(norm, norm_t, k, model.block, model.steps))
 
 
-def item_graph(graph: BipartiteGraph, x: Tensor, user_scale: Tensor, item_scale: Tensor) -> Tensor:
+def item_graph(ops: FilterOps, x: Tensor) -> Tensor:
     r""":math:`\tilde{R}^\top \tilde{R} x = D_I^{-1/2} R^\top D_U^{-1} R D_I^{-1/2} x` for columns ``x`` ``(I, C)``:
-    two sparse-dense products."""
-    through = graph.user_item_matrix @ (x * item_scale[:, None]) * user_scale[:, None].pow(2)  # (U, C)
-    return (graph.item_user_matrix @ through) * item_scale[:, None]
+    two sparse-dense products with the scalings folded in (:class:`FilterOps`)."""
+    return ops.item_user @ (ops.user_item @ x)
 
 
 class GFCF(nn.Module):
@@ -129,8 +161,9 @@ class GFCF(nn.Module):
     training interactions get :math:`D_I^{\pm 1/2} = 0` (the official code gives them NaN).
 
     ``fit`` computes :math:`V_k` by randomised block Krylov iteration on the sparse :math:`\tilde{R}`
-    (:func:`top_right_singular_vectors`), never a dense matrix of the data; ``score`` applies both
-    filters with two sparse-dense products and two ``(k, I)`` products per chunk of users, never an
+    (:func:`top_right_singular_vectors`), never a dense matrix of the data; ``score`` applies the linear
+    filter with one sparse-sparse product (from the chunk's history entries) and one sparse-dense product,
+    the ideal one with a gather of the history's rows of :math:`V_k` and one ``(I, k) x (k, C)`` GEMM, never an
     ``I x I`` matrix. The singular vectors and degree scalings are buffers (``best.pt`` holds the model).
 
     Args:
@@ -181,15 +214,16 @@ class GFCF(nn.Module):
         D_I^{1/2}` for ``users`` ``(C,)``, ``(C, I)``."""
         if self.graph is None:
             raise RuntimeError("GFCF.score before fit(graph): fit the model first")
-        graph, device = self.graph, self.vt.device
-        row, col = history_entries(graph, users)
-        h = torch.zeros(self.num_items, users.numel(), device=device)  # (I, C): (r_u D_I^{-1/2})^T
-        h[col, row] = self.item_scale[col]
-        # linear filter, right to left: R~^T R~ r_u^T = D_I^{-1/2} R^T D_U^{-1} R D_I^{-1/2} r_u^T
-        through_users = graph.user_item_matrix @ h * self.user_scale[:, None].pow(2)  # (U, C)
-        scores = graph.item_user_matrix @ through_users * self.item_scale[:, None]  # (I, C)
-        if self.alpha:  # ideal low-pass filter, D_I^{1/2} V V^T D_I^{-1/2} r_u^T
+        ops = filter_ops(self)
+        row, col = history_entries(self.graph, users)
+        weight = self.item_scale[col]  # r_u D_I^{-1/2}, one value per history entry
+        rows = history_matrix(row, col, weight, users.numel(), self.num_items)  # (C, I), sparse
+        # linear filter, right to left: R~^T R~ r_u^T = D_I^{-1/2} R^T D_U^{-1} (R D_I^{-1/2} r_u^T); the first product
+        # from the history's entries (a sparse-sparse product, ~6% of its (U, C) result nonzero on Gowalla)
+        through_users = torch.sparse.mm(rows, self.graph.item_user_matrix).t().to_dense()  # (U, C)
+        scores = ops.item_user @ through_users  # (I, C)
+        if self.alpha:  # ideal low-pass filter, D_I^{1/2} V V^T D_I^{-1/2} r_u^T, added in place
+            factors = project_rows(ops.v, row, col, weight, users.numel())  # (C, k): (V^T h)^T
             sqrt_degree = torch.where(self.item_scale > 0, self.item_scale.reciprocal(), 0.0)  # D_I^{1/2}
-            factors = project_history(self.vt, row, col, self.item_scale[col], users.numel())  # (k, C): V^T h
-            scores += self.alpha * (self.vt.T @ factors) * sqrt_degree[:, None]
+            scores.addmm_(ops.v * sqrt_degree[:, None], factors.T, alpha=self.alpha)
         return scores.T  # (C, I)
