@@ -12,7 +12,15 @@ import torch
 from torch import Tensor, nn
 
 from recsys_pyg.data.graph import BipartiteGraph
-from recsys_pyg.models.gfcf import filter_buffers, filter_ops, fit_filter, history_entries, item_graph, project_rows
+from recsys_pyg.models.gfcf import (
+    filter_buffers,
+    filter_ops,
+    fit_filter,
+    history_entries,
+    in_blocks,
+    item_graph,
+    project_rows,
+)
 from recsys_pyg.utils import positive_int
 
 SOLVERS = ("euler", "rk4")
@@ -133,6 +141,9 @@ class BSPM(nn.Module):
         """The sharpened rows of ``users`` ``(C,)``, ``(C, I)``."""
         if self.graph is None:
             raise RuntimeError("BSPM.score before fit(graph): fit the model first")
+        return in_blocks(self._score, users)
+
+    def _score(self, users: Tensor) -> Tensor:
         row, col = history_entries(self.graph, users)
         r = torch.zeros(self.num_items, users.numel(), device=self.vt.device)  # (I, C): r_u^T
         r[col, row] = 1.0

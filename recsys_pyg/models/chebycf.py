@@ -12,7 +12,15 @@ import torch
 from torch import Tensor, nn
 
 from recsys_pyg.data.graph import BipartiteGraph
-from recsys_pyg.models.gfcf import filter_buffers, filter_ops, fit_filter, history_entries, item_graph, project_rows
+from recsys_pyg.models.gfcf import (
+    filter_buffers,
+    filter_ops,
+    fit_filter,
+    history_entries,
+    in_blocks,
+    item_graph,
+    project_rows,
+)
 from recsys_pyg.utils import positive_int
 
 
@@ -119,23 +127,26 @@ class ChebyCF(nn.Module):
     def _laplacian(self, x: Tensor) -> Tensor:
         r""":math:`\tilde{L} x = x - 2 \tilde{R}^\top \tilde{R} x` for ``x`` ``(I, C)``."""
         assert self.graph is not None
-        return x - 2 * item_graph(filter_ops(self), x)
+        return torch.add(x, item_graph(filter_ops(self), x), alpha=-2.0)
 
     @torch.no_grad()
     def score(self, users: Tensor) -> Tensor:
         """The filtered rows of ``users`` ``(C,)``, ``(C, I)``."""
         if self.graph is None:
             raise RuntimeError("ChebyCF.score before fit(graph): fit the model first")
+        return in_blocks(self._score, users)
+
+    def _score(self, users: Tensor) -> Tensor:
         row, col = history_entries(self.graph, users)
         s = torch.zeros(self.num_items, users.numel(), device=self.pre.device)  # (I, C): (r_u D_I^-beta)^T
         s[col, row] = self.pre[col]
         prev, cur = s, self._laplacian(s)  # T_0 s, T_1 s
-        out = self.coeffs[0] * prev + self.coeffs[1] * cur
+        out = torch.add(self.coeffs[0] * prev, cur, alpha=float(self.coeffs[1]))
         for k in range(2, self.order + 1):
-            prev, cur = cur, 2 * self._laplacian(cur) - prev
-            out += self.coeffs[k] * cur
+            prev, cur = cur, self._laplacian(cur).mul_(2).sub_(prev)  # in place on the fresh product
+            out.add_(cur, alpha=float(self.coeffs[k]))
         if self.eta:  # V^T s from the history's entries: one (I, eta) x (eta, C) product, not two
             v = filter_ops(self).v  # (I, eta)
             out.addmm_(v, project_rows(v, row, col, self.pre[col], users.numel()).T, alpha=self.alpha)
         post = torch.where(self.pre > 0, self.pre.reciprocal(), torch.zeros_like(self.pre))  # D_I^{beta}
-        return (out * post[:, None]).T  # (C, I)
+        return out.mul_(post[:, None]).T  # (C, I)

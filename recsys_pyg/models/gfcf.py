@@ -6,6 +6,7 @@ official code: github.com/yshenaw/GF_CF, class ``GF_CF`` in ``model.py``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -37,6 +38,18 @@ def project_rows(v: Tensor, row: Tensor, col: Tensor, weight: Tensor, num_users:
     low-pass terms' first factor from the history's entries alone, without the ``k x I x C`` dense product;
     whole rows of ``v`` gathered, not strided columns of ``vt`` (Gowalla, 1024 users: 70 ms instead of 150)."""
     return v.new_zeros(num_users, v.shape[1]).index_add_(0, row, v[col] * weight[:, None])
+
+
+CPU_BLOCK = 64  # users filtered together on the CPU: ChebyCF on Gowalla, 1024 users in blocks of 1024 / 64: 17 / 11 s
+
+
+def in_blocks(score: Callable[[Tensor], Tensor], users: Tensor) -> Tensor:
+    """``score(users)`` ``(C, I)`` computed ``CPU_BLOCK`` users at a time on the CPU: a filter of many
+    sparse-dense products then streams an ``(I, 64)`` signal (10 MB on Gowalla) that stays in cache, instead of
+    an ``(I, 1024)`` one read from memory at every product. Whole on an accelerator."""
+    if users.device.type != "cpu" or users.numel() <= CPU_BLOCK:
+        return score(users)
+    return torch.cat([score(block).contiguous() for block in users.split(CPU_BLOCK)])
 
 
 def history_matrix(row: Tensor, col: Tensor, values: Tensor, num_users: int, num_items: int) -> Tensor:
