@@ -65,22 +65,24 @@ class FilterOps(NamedTuple):
     (so :math:`\tilde{R}^\top \tilde{R} x` is two plain products, no ``(U, C)`` / ``(I, C)`` rescaling), and
     ``v`` ``(I, k)``, the singular vectors as rows."""
 
-    graph: BipartiteGraph
+    key: tuple
     user_item: Tensor
     item_user: Tensor
     v: Tensor
 
 
 def filter_ops(model: nn.Module) -> FilterOps:
-    """``model``'s :class:`FilterOps` for its fitted graph, built on first use (and again after a new fit or a
-    move to another device)."""
+    """``model``'s :class:`FilterOps` for its fitted graph, built on first use and again whenever the graph,
+    a buffer they come from (a new fit, a loaded state) or the device changes."""
+    buffers = (model.vt, model.user_scale, model.item_scale)
+    key = (id(model.graph), model.vt.device, *(b._version for b in buffers), *(b.data_ptr() for b in buffers))
     ops = getattr(model, "_ops", None)
-    if ops is None or ops.graph is not model.graph or ops.v.device != model.vt.device:
+    if ops is None or ops.key != key:
         graph = model.graph
         assert graph is not None
         user_item, _ = normalized_interactions(graph, torch.ones_like(model.user_scale), model.item_scale)
         _, item_user = normalized_interactions(graph, model.user_scale.pow(2), model.item_scale)
-        ops = model._ops = FilterOps(graph, user_item, item_user, model.vt.T.contiguous())
+        ops = model._ops = FilterOps(key, user_item, item_user, model.vt.T.contiguous())
     return ops
 
 

@@ -68,3 +68,21 @@ def test_fit_only_run_through_train_beats_mostpop(cfg_factory, tmp_path):
     assert results["epochs"] == 1
     saved = torch.load(tmp_path / "checkpoints" / "best.pt", weights_only=True)
     assert saved["model"]["vt"].shape == (250, 250)  # k = 256 capped at the 250 items
+
+
+def test_scoring_matrices_follow_a_new_fit_and_changed_buffers():
+    first, second = random_graph(30, 25, 0.2, seed=5), random_graph(30, 25, 0.3, seed=6)
+    model = GFCF(30, 25, k=4, block=8, steps=8)
+    users = torch.arange(30)
+    for graph in (first, second):
+        model.fit(graph)
+        cached = model.score(users)  # built for this fit
+        fresh = GFCF(30, 25, k=4, block=8, steps=8)
+        fresh.load_state_dict(model.state_dict())
+        fresh.graph = graph
+        assert torch.allclose(cached, fresh.score(users), atol=1e-6)
+    with torch.no_grad():
+        model.vt.mul_(2)  # the ideal term x4: a stale cache would not see it
+    moved = model.score(users)
+    fresh.vt.mul_(2)
+    assert torch.allclose(moved, fresh.score(users), atol=1e-6) and not torch.allclose(moved, cached, atol=1e-3)
