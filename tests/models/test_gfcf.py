@@ -86,3 +86,16 @@ def test_scoring_matrices_follow_a_new_fit_and_changed_buffers():
     moved = model.score(users)
     fresh.vt.mul_(2)
     assert torch.allclose(moved, fresh.score(users), atol=1e-6) and not torch.allclose(moved, cached, atol=1e-3)
+
+
+def test_the_sparse_and_dense_first_products_agree(monkeypatch):
+    from recsys_pyg.models import gfcf
+
+    g = random_graph(40, 30, 0.2, seed=7)
+    model = GFCF(40, 30, k=4, block=8, steps=8)
+    model.fit(g)
+    users = torch.tensor([3, 0, 39, 12])
+    monkeypatch.setattr(gfcf, "SPARSE_WORK", 1e9)
+    sparse = model.score(users)
+    monkeypatch.setattr(gfcf, "SPARSE_WORK", 0.0)
+    assert torch.allclose(sparse, model.score(users), atol=1e-6)
