@@ -70,15 +70,3 @@ def test_bad_settings_are_refused():
         BSPM(3, 3, solver_s="dopri5")
     with pytest.raises(ValueError, match="T_s must be >= 0"):
         BSPM(3, 3, T_s=-1)
-
-
-def test_more_users_than_a_cpu_block_are_scored_in_blocks_alike():
-    g = random_graph(150, 25, 0.2, seed=4)  # 150 users: blocks of 64, 64 and 22
-    model = BSPM(g.num_users, g.num_items, eta=6, idl_beta=0.2, T_s=2.5, block=8, steps=8)
-    model.fit(g)
-    r = np.zeros((g.num_users, g.num_items))
-    r[g.user.numpy(), g.item.numpy()] = 1.0
-    users = torch.randperm(150, generator=torch.Generator().manual_seed(0))
-    got = model.score(users)
-    assert got.is_contiguous() and got.shape == (150, 25)
-    assert np.allclose(got.double().numpy(), dense_bspm(r, 6, 0.2, 2.5, True)[users.numpy()], atol=1e-4)

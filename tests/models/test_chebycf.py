@@ -71,15 +71,3 @@ def test_scores_equal_the_dense_formula(alpha):
     assert np.allclose(got, expected, atol=2e-4), np.abs(got - expected).max()
     with pytest.raises(ValueError, match="eta must be"):
         ChebyCF(3, 3, eta=-1)
-
-
-def test_more_users_than_a_cpu_block_are_scored_in_blocks_alike():
-    g = random_graph(150, 25, 0.2, seed=3)  # 150 users: blocks of 64, 64 and 22
-    model = ChebyCF(g.num_users, g.num_items, order=8, flatness=1.5, eta=6, alpha=0.2, beta=0.4, block=8, steps=8)
-    model.fit(g)
-    r = np.zeros((g.num_users, g.num_items))
-    r[g.user.numpy(), g.item.numpy()] = 1.0
-    users = torch.randperm(150, generator=torch.Generator().manual_seed(0))
-    got = model.score(users)
-    assert got.is_contiguous() and got.shape == (150, 25)
-    assert np.allclose(got.double().numpy(), dense_chebycf(r, 8, 1.5, 6, 0.2, 0.4)[users.numpy()], atol=2e-4)
