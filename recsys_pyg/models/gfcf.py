@@ -239,7 +239,8 @@ class GFCF(nn.Module):
         # linear filter, right to left: R~^T R~ r_u^T = D_I^{-1/2} R^T D_U^{-1} (R D_I^{-1/2} r_u^T); the first product
         # from the history's entries (a sparse-sparse product, ~6% of its (U, C) result nonzero on Gowalla)
         graph = self.graph
-        if int(graph.item_degree[col].sum()) <= SPARSE_WORK * users.numel() * self.num_users:
+        cpu = weight.device.type == "cpu"  # the sparse-sparse path is measured and tested on the CPU only
+        if cpu and int(graph.item_degree[col].sum()) <= SPARSE_WORK * users.numel() * self.num_users:
             through_users = torch.sparse.mm(rows, graph.item_user_matrix).t().to_dense()  # (U, C)
         else:  # a dense 2-hop neighbourhood (popular items): the product's entries would outgrow a dense block
             h = torch.zeros(self.num_items, users.numel(), device=weight.device)  # (I, C): (r_u D_I^{-1/2})^T
