@@ -47,10 +47,13 @@ class CSR:
         """The row of every stored entry, ``(nnz,)``."""
         return torch.repeat_interleave(torch.arange(self.num_rows), self.degree())
 
-    def gather_rows(self, rows: Tensor) -> tuple[Tensor, Tensor]:
-        """Entries of the given rows as (position in ``rows``, column), vectorised."""
+    def gather_rows(self, rows: Tensor, limit: int | None = None) -> tuple[Tensor, Tensor]:
+        """Entries of the given rows as (position in ``rows``, column), vectorised; at most the first ``limit``
+        of each row when given."""
         start = self.indptr[rows]
         count = self.indptr[rows + 1] - start  # not degree()[rows]: that diffs the whole indptr
+        if limit is not None:
+            count = count.clamp_max(limit)
         local = torch.repeat_interleave(torch.arange(rows.numel(), device=rows.device), count)  # (n,)
         first = torch.repeat_interleave(torch.cumsum(count, 0) - count, count)
         offset = torch.arange(local.numel(), device=rows.device) - first

@@ -152,11 +152,9 @@ class BSPM(nn.Module):
             ideal = torch.zeros_like(r)
         elif self.stages["idl"][1:] == (1, "euler"):  # one Euler step of size T: r + T (P r - r), P r from r's entries
             t_idl = self.stages["idl"][0]
-            scale = self.item_scale
-            sqrt_degree = torch.where(scale > 0, scale.reciprocal(), torch.zeros_like(scale))
-            v = filter_ops(self).v  # (I, eta)
-            projected = v @ project_rows(v, row, col, self.item_scale[col], users.numel()).T
-            ideal = (1 - t_idl) * r + t_idl * projected * sqrt_degree[:, None]
+            ops = filter_ops(self)  # D_I^{1/2} V (V^T D_I^{-1/2} r) from the history's rows of V
+            projected = ops.v_up @ project_rows(ops.v, row, col, self.item_scale[col], users.numel()).T
+            ideal = (1 - t_idl) * r + t_idl * projected
         else:
             ideal = integrate(r, lambda x: self._ideal(x) - x, *self.stages["idl"])
         start = blurred + self.idl_beta * ideal if self.final_sharpening else blurred

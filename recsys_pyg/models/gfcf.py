@@ -63,13 +63,14 @@ def history_matrix(row: Tensor, col: Tensor, values: Tensor, num_users: int, num
 class FilterOps(NamedTuple):
     r"""The degree-scaled interaction matrices the filters' products use (sparse CSR), built once per fit:
     ``user_item`` :math:`R D_I^{-1/2}` ``(U, I)``, ``item_user`` :math:`D_I^{-1/2} R^\top D_U^{-1}` ``(I, U)``
-    (so :math:`\tilde{R}^\top \tilde{R} x` is two plain products, no ``(U, C)`` / ``(I, C)`` rescaling), and
-    ``v`` ``(I, k)``, the singular vectors as rows."""
+    (so :math:`\tilde{R}^\top \tilde{R} x` is two plain products, no ``(U, C)`` / ``(I, C)`` rescaling),
+    ``v`` ``(I, k)``, the singular vectors as rows, and ``v_up`` :math:`D_I^{1/2} V` (the ideal terms' left factor)."""
 
     key: tuple
     user_item: Tensor
     item_user: Tensor
     v: Tensor
+    v_up: Tensor
 
 
 def filter_ops(model: nn.Module) -> FilterOps:
@@ -83,7 +84,9 @@ def filter_ops(model: nn.Module) -> FilterOps:
         assert graph is not None
         user_item, _ = normalized_interactions(graph, torch.ones_like(model.user_scale), model.item_scale)
         _, item_user = normalized_interactions(graph, model.user_scale.pow(2), model.item_scale)
-        ops = model._ops = FilterOps(key, user_item, item_user, model.vt.T.contiguous())
+        v = model.vt.T.contiguous()  # (I, k)
+        sqrt_degree = torch.where(model.item_scale > 0, model.item_scale.reciprocal(), 0.0)  # D_I^{1/2}
+        ops = model._ops = FilterOps(key, user_item, item_user, v, v * sqrt_degree[:, None])
     return ops
 
 
@@ -249,6 +252,5 @@ class GFCF(nn.Module):
         scores = ops.item_user @ through_users  # (I, C)
         if self.alpha:  # ideal low-pass filter, D_I^{1/2} V V^T D_I^{-1/2} r_u^T, added in place
             factors = project_rows(ops.v, row, col, weight, users.numel())  # (C, k): (V^T h)^T
-            sqrt_degree = torch.where(self.item_scale > 0, self.item_scale.reciprocal(), 0.0)  # D_I^{1/2}
-            scores.addmm_(ops.v * sqrt_degree[:, None], factors.T, alpha=self.alpha)
+            scores.addmm_(ops.v_up, factors.T, alpha=self.alpha)
         return scores.T  # (C, I)

@@ -36,22 +36,6 @@ def history_window(csr: CSR, users: Tensor, width: int) -> tuple[Tensor, Tensor]
     return csr.indices[position], valid
 
 
-def history_ragged(csr: CSR, users: Tensor, width: int | None) -> tuple[Tensor, Tensor]:
-    """Each user's row of ``csr`` (its first ``width`` items in CSR order when given), concatenated: items
-    ``(T,)`` and the batch row ``(T,)`` each entry belongs to, ``T`` the batch's total history length.
-
-    ``T`` is read on the host (a device sync): the price of holding ``T`` entries instead of ``B * H``.
-    """
-    start = csr.indptr[users]  # (B,)
-    count = csr.indptr[users + 1] - start  # (B,)
-    if width is not None:
-        count = count.clamp_max(width)
-    row = torch.repeat_interleave(torch.arange(users.numel(), device=users.device), count)  # (T,), one sync
-    first = (count.cumsum(0) - count)[row]  # (T,), where each entry's row begins in the concatenation
-    offset = torch.arange(row.numel(), device=users.device) - first  # (T,), position inside its row
-    return csr.indices[start[row] + offset], row
-
-
 def segment_softmax(logits: Tensor, row: Tensor, num_rows: int) -> Tensor:
     """Softmax of ``logits`` ``(T,)`` within each group of entries sharing ``row`` ``(T,)``: ``(T,)``."""
     peak = logits.new_full((num_rows,), -math.inf).scatter_reduce(0, row, logits.detach(), "amax")  # (R,)
@@ -214,10 +198,7 @@ class SimpleX(nn.Module):
         hist_emb = self.embedding(items + self.num_users)  # (T, d)
         num_rows = user_emb.size(0)
         if self.aggregator == "mean":
-            count = torch.zeros(num_rows, dtype=hist_emb.dtype, device=row.device).index_add_(
-                0, row, torch.ones_like(row, dtype=hist_emb.dtype)
-            )  # (B,)
-            alpha = 1.0 / count[row]  # (T,)
+            alpha = 1.0 / torch.bincount(row, minlength=num_rows).to(hist_emb.dtype)[row]  # (T,)
         else:
             key = self.keys(items, hist_emb)  # (T, d)
             query = user_emb[row] if self.aggregator == "user_attention" else self.w_q[:, 0]  # (T, d) | (d,)
@@ -244,7 +225,8 @@ class SimpleX(nn.Module):
         if self.aggregator == "none":
             return user_emb
         if self.ragged():
-            items, row = history_ragged(graph.user_items, users, self.max_history)  # (T,), (T,)
+            # the batch's histories concatenated: (T,) rows and items; T read on the host (one sync)
+            row, items = graph.user_items.gather_rows(users, self.max_history)
             if leave_out is not None:
                 keep = items != leave_out[row]  # (T,)
                 items, row = items[keep], row[keep]

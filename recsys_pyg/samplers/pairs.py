@@ -69,14 +69,13 @@ def negative_mask(graph: BipartiteGraph, users: Tensor, items: Tensor, distinct_
     are matched to the batch rows by one sort of ``users`` (no ``unique`` of either side)."""
     if distinct_items and bool(graph.item_degree[items].sum() <= graph.user_degree[users].sum()):
         local, hit_users = graph.item_users.gather_rows(items)  # (n,), (n,): item position, its user
-        order = torch.argsort(users)  # (B,): the batch rows grouped by user
-        count_of = torch.bincount(users, minlength=graph.num_users)  # (U,): batch rows of each user
-        first_of = torch.cumsum(count_of, 0) - count_of  # (U,): where its group starts in ``order``
-        first, count = first_of[hit_users], count_of[hit_users]  # (n,), (n,); torch's searchsorted is slower
-        pair = torch.repeat_interleave(torch.arange(count.numel(), device=count.device), count)  # (m,)
-        k = torch.arange(pair.numel(), device=count.device) - (torch.cumsum(count, 0) - count)[pair]  # (m,)
+        # the batch rows of each user as a CSR (a bincount, not torch's slower CPU searchsorted)
+        count_of = torch.bincount(users, minlength=graph.num_users)  # (U,)
+        indptr = torch.cat([count_of.new_zeros(1), count_of.cumsum(0)])  # (U + 1,)
+        rows_of = CSR(indptr, torch.argsort(users, stable=True), users.numel())
+        hit, b = rows_of.gather_rows(hit_users)  # (m,), (m,): which hit, the batch row with its user
         mask = torch.ones(users.numel() * items.numel(), dtype=torch.bool, device=items.device)
-        mask[order[first[pair] + k] * items.numel() + local[pair]] = False
+        mask[b * items.numel() + local[hit]] = False
         return mask.view(users.numel(), items.numel())
     return _pair_mask(graph, users, items, hit=False)
 
