@@ -104,7 +104,11 @@ def run(cfg: DictConfig, ckpt: dict[str, Any] | None, recorder: Recorder) -> dic
                 metrics.update(validate(parts, state, cfg, recorder, metrics))
             recorder.log(metrics, step=epoch)
             # per epoch; a plateau schedule on the monitor at evaluations; warm-up + cosine by training time
-            step_schedule(parts.scheduler, metrics, str(cfg.train.monitor), state.train_time)
+            cut = step_schedule(parts.scheduler, metrics, str(cfg.train.monitor), state.train_time)
+            if cut and cfg.train.get("reload_best_on_cut") and state.best_state is not None:
+                # SimpleX's BARS trainer: at the cut, go on from the best weights (the optimiser's moments are kept)
+                parts.model.load_state_dict(state.best_state)
+                log.info("learning rate cut after epoch %d: best weights of epoch %d reloaded", epoch, state.best_epoch)
             every = int(cfg.train.get("checkpoint_every") or 0)
             if every and epoch % every == 0 and not is_fit_only(parts.model) and recorder.writes:
                 save_resumable(last_checkpoint(recorder), parts, state, recorder.config, recorder.wandb_id)

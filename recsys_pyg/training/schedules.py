@@ -73,15 +73,21 @@ class WarmupCosine(LRScheduler):
         self.step()
 
 
-def step_schedule(scheduler: Any, metrics: dict[str, float], monitor: str, train_s: float) -> None:
+def step_schedule(scheduler: Any, metrics: dict[str, float], monitor: str, train_s: float) -> bool:
     """Step the run's schedule after an epoch: a plateau schedule on the monitored metric, at evaluations only
-    (its ``patience`` counts evaluations); :class:`WarmupCosine` by the training time; any other per epoch."""
+    (its ``patience`` counts evaluations); :class:`WarmupCosine` by the training time; any other per epoch.
+    Returns whether a plateau schedule cut the learning rate at this step (the loop may then reload the best
+    weights, ``train.reload_best_on_cut``)."""
     if scheduler is None:
-        return
+        return False
     if isinstance(scheduler, ReduceLROnPlateau):
-        if monitor in metrics:
-            scheduler.step(metrics[monitor])
-    elif isinstance(scheduler, WarmupCosine):
+        if monitor not in metrics:
+            return False
+        before = [group["lr"] for group in scheduler.optimizer.param_groups]
+        scheduler.step(metrics[monitor])
+        return any(g["lr"] < lr for g, lr in zip(scheduler.optimizer.param_groups, before))
+    if isinstance(scheduler, WarmupCosine):
         scheduler.step_time(train_s / 60.0)
     else:
         scheduler.step()
+    return False

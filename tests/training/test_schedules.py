@@ -82,3 +82,44 @@ def test_a_run_steps_its_schedule_every_epoch(cfg_factory, tmp_path):
     # epoch e trains at progress (e - 1) / 4: 0.001 (warm-up start), then 1, cos(pi/3), cos(2pi/3) halves
     assert lrs == pytest.approx([0.001, 0.01, 0.01 * 0.5 * (1 + math.cos(math.pi / 3)),
                                  0.01 * 0.5 * (1 + math.cos(2 * math.pi / 3))])  # fmt: skip
+
+
+def test_plateau_reports_its_cut():
+    opt = optimizer()
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.1, patience=0)
+    assert not step_schedule(sched, {"val/recall@20": 0.2}, "val/recall@20", 0.0)  # a gain
+    assert not step_schedule(sched, {"train/loss": 1.0}, "val/recall@20", 0.0)  # no evaluation
+    assert step_schedule(sched, {"val/recall@20": 0.1}, "val/recall@20", 0.0)  # stale: cut
+    assert not step_schedule(WarmupCosine(optimizer(), 10), {}, "val/recall@20", 0.0)
+
+
+@pytest.mark.parametrize("reload", [True, False])
+def test_a_cut_reloads_the_best_weights_when_asked(cfg_factory, tmp_path, monkeypatch, reload):
+    """Scripted validations (recall 0.5, 0.4, ...) cut the rate after epoch 2: with ``train.reload_best_on_cut``
+    epoch 3 starts from the weights epoch 1 ended with (SimpleX's BARS trainer), otherwise from epoch 2's."""
+    import recsys_pyg.train as train_module
+
+    ended, started = {}, {}
+    real_eval, real_epoch = train_module.evaluate_part, train_module.train_epoch
+    scripted = iter([0.5, 0.4, 0.3, 0.2])
+
+    def evaluate(parts, split):
+        out = real_eval(parts, split)
+        if split == "val" and parts.data.val_items.nnz:
+            ended[len(ended) + 1] = {k: v.clone() for k, v in parts.model.state_dict().items()}
+            out["recall@20"] = next(scripted)
+        return out
+
+    def epoch(parts, number, *args):
+        started[number] = {k: v.clone() for k, v in parts.model.state_dict().items()}
+        return real_epoch(parts, number, *args)
+
+    monkeypatch.setattr(train_module, "evaluate_part", evaluate)
+    monkeypatch.setattr(train_module, "train_epoch", epoch)
+    cfg = cfg_factory("debug=default", "train.epochs=3", "train.eval_every=1", "train.patience=0",
+                      "scheduler=plateau", "scheduler.patience=0", f"train.reload_best_on_cut={reload}",
+                      f"paths.data_dir={tmp_path / 'c'}")  # fmt: skip
+    train_module.train(cfg)
+    source = ended[1] if reload else ended[2]
+    assert all(torch.equal(started[3][k], source[k]) for k in source)
+    assert not all(torch.equal(ended[1][k], ended[2][k]) for k in source)  # the two epochs' weights differ
