@@ -35,8 +35,9 @@ test: $(STAMP) ## Run the default test suite (slow tests excluded), on every cor
 test-all: $(STAMP) ## Run every test, slow ones included
 	$(PY) -m pytest -q -n auto -m "slow or not slow" $(ARGS)
 
-lint: $(STAMP) ## Ruff
+lint: $(STAMP) ## Ruff: lint and formatting
 	$(PY) -m ruff check recsys_pyg tests scripts
+	$(PY) -m ruff format --check recsys_pyg tests scripts
 
 dashboard: $(STAMP) ## MLflow UI on 127.0.0.1 over outputs/mlflow (runs trained with logger=mlflow; ARGS="--port 0")
 	$(PY) -m recsys_pyg.dashboard $(ARGS)

@@ -92,8 +92,12 @@ def check_config(cfg: DictConfig) -> None:
         positive_int("eval.ks (every K)", k)
     positive_int("eval.chunk_size", cfg.eval.get("chunk_size", 1))
     split, _, metric = str(t.monitor).partition("/")
-    valid = [f"val/{g}{m}@{k}" for g in ("", "cold/", "warm/") for m in ("recall", "ndcg", "precision", "hitrate")
-             for k in cfg.eval.ks]  # fmt: skip (cold/, warm/: the cold-start protocol, dataset/split=cold_items)
+    valid = [
+        f"val/{g}{m}@{k}"
+        for g in ("", "cold/", "warm/")
+        for m in ("recall", "ndcg", "precision", "hitrate")
+        for k in cfg.eval.ks
+    ]  # fmt: skip (cold/, warm/: the cold-start protocol, dataset/split=cold_items)
     if split != "val" or str(t.monitor) not in valid:
         raise ValueError(f"train.monitor={t.monitor} is not a validation metric of this run; choose one of {valid}")
 

@@ -33,8 +33,9 @@ MODELS = {
     # fanout above every degree: the sampled blocks (non-symmetric, with their transposes) are exact
     "lightgcn_sampled": lambda u, i: LightGCN(u, i, embedding_dim=6, num_layers=2, fanout=[10, 10]),
     "ngcf": lambda u, i: NGCF(u, i, embedding_dim=6, num_layers=2, message_dropout=0.0),
-    "ngcf_mean_concat": lambda u, i: NGCF(u, i, embedding_dim=6, num_layers=2, message_dropout=0.0,
-                                          layer="mean_concat"),  # fmt: skip
+    "ngcf_mean_concat": lambda u, i: NGCF(
+        u, i, embedding_dim=6, num_layers=2, message_dropout=0.0, layer="mean_concat"
+    ),  # fmt: skip
     "simgcl": lambda u, i: SimGCL(u, i, embedding_dim=6, num_layers=2),
     "xsimgcl": lambda u, i: XSimGCL(u, i, embedding_dim=6, num_layers=2),
     "mf": lambda u, i: MF(u, i, embedding_dim=6),

@@ -20,10 +20,6 @@ from tests.helpers.syncs import setup, syncs_in_steps
 # (0.26) were checked for seeds 0 and 1 before fixing the thresholds.
 
 
-
-
-
-
 def test_eps_zero_forward_equals_lightgcn_with_the_same_weights():
     g = random_graph()
     model = SimGCL(g.num_users, g.num_items, embedding_dim=8, num_layers=3, eps=0.0)
