@@ -23,6 +23,11 @@ class Negatives:
             included) or ``(S,)``; ``None`` when the sampler does not know it. A sampler that
             fills it declares ``provides_log_q = True`` (read by losses that correct for the law).
 
+        blocks: ``G`` when per-row ``items`` ``(B, S)`` come in ``G`` contiguous blocks of rows
+            (``torch.tensor_split(rows, G)``) whose rows are the same ``S`` items (a set shared by each block,
+            ``sampler=shared groups=G``): scored by one ``(B_g, d) x (d, S)`` product per block. ``None`` = no
+            such structure; anything that ignores it still reads correct per-row negatives.
+
     The loss sees the scores of ``items`` then ``hard`` side by side: ``(B, k + h)`` or ``(B, S + h)``.
     """
 
@@ -30,6 +35,7 @@ class Negatives:
     mask: Tensor | None = None
     hard: Tensor | None = None
     log_q: Tensor | None = None
+    blocks: int | None = None
 
     @property
     def shared(self) -> bool:
@@ -55,7 +61,7 @@ class Negatives:
 
     def state_dict(self) -> dict[str, Tensor | None]:
         """The tensors, for a checkpoint (``Negatives(**state)`` rebuilds it)."""
-        return {"items": self.items, "mask": self.mask, "hard": self.hard, "log_q": self.log_q}
+        return {"items": self.items, "mask": self.mask, "hard": self.hard, "log_q": self.log_q, "blocks": self.blocks}
 
     def batch_rows(self, start: int, end: int) -> Negatives:
         """Rows ``start:end`` of this batch's negatives, shared ones included (their items stay the batch's,
@@ -69,8 +75,15 @@ class Negatives:
             self.log_q,
         )
 
+    def block_starts(self) -> list[int]:
+        """The first row of each of the ``blocks`` (with the row count last), ``[0, ..., B]``."""
+        assert self.blocks is not None
+        b = self.items.shape[0]
+        return [g * (b // self.blocks) + min(g, b % self.blocks) for g in range(self.blocks + 1)]
+
     def rows(self, start: int, end: int) -> Negatives:
-        """Rows ``start:end`` of per-row negatives (shared negatives belong to their whole batch)."""
+        """Rows ``start:end`` of per-row negatives (shared negatives belong to their whole batch); a block
+        structure does not survive the cut (the rows stay correct per-row negatives)."""
         if self.shared:
             raise ValueError("shared negatives belong to the batch they were drawn for: they cannot be split by row")
         return Negatives(

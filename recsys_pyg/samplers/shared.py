@@ -34,15 +34,22 @@ class SharedSampler:
     returned ``mask`` is False exactly there, so the loss leaves that pair out.
     When ``num_negatives`` exceeds the items that can be drawn, all of them are returned.
 
+    With ``groups = G > 1`` the batch's rows are cut into ``G`` contiguous blocks (batches are shuffled) and
+    each block draws its own ``S`` items: ``G S`` distinct negatives a step for the cost of ``S`` per row, between
+    one set for the whole batch and an independent draw per row (which the BSL and SimpleX authors use).
+    Returned as per-row items ``(B, S)`` with ``Negatives.blocks = G``, scored one block at a time.
+
     Args:
         graph: the training graph.
         num_negatives: shared negatives per batch ``S`` (default 256).
         generator: random generator (seeded by the caller for reproducibility).
         distribution: ``"uniform"`` over all items or ``"popularity"`` (:math:`\propto (d_i + 1)^\beta`).
         beta: popularity exponent (default 0.75, word2vec's); unused when uniform.
+        groups: blocks of the batch with a set each (default 1: one set for the batch).
 
     Shapes:
-        - **sample:** users ``(B,)`` -> ``Negatives(items=(S,), mask=(B, S), log_q=(S,))``
+        - **sample:** users ``(B,)`` -> ``Negatives(items=(S,), mask=(B, S), log_q=(S,))``; with ``groups``
+          ``G > 1``: ``Negatives(items=(B, S), mask=(B, S), log_q=(B, S), blocks=min(G, B))``
     """
 
     def __init__(
@@ -52,8 +59,10 @@ class SharedSampler:
         generator: torch.Generator | None = None,
         distribution: str = "uniform",
         beta: float = 0.75,
+        groups: int = 1,
     ) -> None:
         positive_int("num_negatives", num_negatives)
+        self.groups = positive_int("groups", groups)
         if distribution not in ("uniform", "popularity"):
             raise ValueError(f"distribution must be 'uniform' or 'popularity', got {distribution!r}")
         self.graph, self.num_negatives = graph, int(num_negatives)
@@ -62,7 +71,8 @@ class SharedSampler:
 
     def __repr__(self) -> str:
         beta = f", beta={self.beta}" if self.distribution == "popularity" else ""
-        return f"SharedSampler(num_negatives={self.num_negatives}, distribution={self.distribution!r}{beta})"
+        groups = f", groups={self.groups}" if self.groups > 1 else ""
+        return f"SharedSampler(num_negatives={self.num_negatives}, distribution={self.distribution!r}{beta}{groups})"
 
     @cached_property
     def probs(self) -> Tensor:
@@ -85,13 +95,44 @@ class SharedSampler:
         return edge_keys(self.graph)  # (E,), for the accelerator path
 
     def sample(self, users: Tensor, pos_items: Tensor | None = None, epoch: int = 0) -> Negatives:
-        """Shared negatives ``(S,)`` and the ``(B, S)`` mask of which count for each row."""
+        """Shared negatives ``(S,)`` and the ``(B, S)`` mask of which count for each row (per block of rows
+        with ``groups``)."""
+        if self.groups > 1:
+            return self._sample_blocks(users)
         items = self.sample_shared().to(users.device)  # (S,)
         if host_path(users.device):  # the batch users' CSR rows
             mask = negative_mask(self.graph, users, items, distinct_items=True)  # (B, S), its draws are distinct
         else:  # one binary search per pair: no data-dependent shape, nothing waits on the device
             mask = ~is_positive(self._keys, self.graph.num_items, users[:, None], items[None, :])
         return Negatives(items=items, mask=mask, log_q=self._log_q[items])
+
+    def _sample_blocks(self, users: Tensor) -> Negatives:
+        """A set per block of rows, as per-row items ``(B, S)`` with ``blocks`` (see the class)."""
+        blocks = min(self.groups, users.numel())
+        sets = self.sample_sets(blocks).to(users.device)  # (G, S)
+        starts = Negatives(users[:, None], blocks=blocks).block_starts()
+        sizes = torch.tensor([hi - lo for lo, hi in zip(starts, starts[1:])])
+        block_of = torch.repeat_interleave(torch.arange(blocks), sizes).to(users.device)  # (B,)
+        items = sets.index_select(0, block_of)  # (B, S): row b holds its block's set
+        if host_path(users.device):  # the rows' positives looked up in their block's set
+            mask = self._block_mask(users, sets, block_of)
+        else:
+            mask = ~is_positive(self._keys, self.graph.num_items, users[:, None], items)
+        return Negatives(items=items, mask=mask, log_q=self._log_q[sets].index_select(0, block_of), blocks=blocks)
+
+    def _block_mask(self, users: Tensor, sets: Tensor, block_of: Tensor) -> Tensor:
+        """``(B, S)``: False where a row's item is its user's positive. Every batch row's positives are looked up
+        in a ``(G, I)`` table of their block's set positions: one pass over the rows' histories, not a mask
+        per block."""
+        (blocks, s), num_items = sets.shape, self.graph.num_items
+        table = torch.full((blocks, num_items), -1, dtype=torch.int32, device=users.device)
+        table.scatter_(1, sets, torch.arange(s, dtype=torch.int32, device=users.device).expand(blocks, -1))
+        row, item = self.graph.user_items.gather_rows(users)  # every batch row's training items
+        at = table[block_of[row], item].long()  # (n,): the item's position in the row's set, -1 if not in it
+        hit = at >= 0
+        mask = torch.ones(users.numel() * s, dtype=torch.bool, device=users.device)
+        mask[row[hit] * s + at[hit]] = False
+        return mask.view(users.numel(), s)
 
     def _uniform_subset(self, num_items: int) -> Tensor:
         """``S`` distinct items, every ``S``-subset equally likely, ``(S,)``: from a few more iid draws than ``S``,
@@ -104,6 +145,26 @@ class SharedSampler:
             if distinct.numel() >= s:
                 return distinct[torch.randperm(distinct.numel(), generator=self.generator, device=device)[:s]]
         return torch.randperm(num_items, generator=self.generator, device=device)[:s]
+
+    def sample_sets(self, count: int) -> Tensor:
+        """``count`` independent draws of :meth:`sample_shared`, ``(count, S)`` on the CPU. Uniform over a large
+        catalogue, all at once: each row's iid draws sorted, repeats given keys past every random one, and the
+        ``S`` smallest random keys kept (a uniform ``S``-subset of the row's distinct values, as
+        :meth:`_uniform_subset`); a row short of ``S`` distinct values (rare) is drawn again alone."""
+        num_items, s, gen = self.graph.num_items, self.num_negatives, self.generator
+        if self.distribution == "popularity":
+            return torch.multinomial(self.probs.expand(count, -1), min(s, num_items), generator=gen)
+        if 8 * s > num_items:
+            return torch.stack([self._uniform_subset(num_items) for _ in range(count)])
+        draws = torch.randint(num_items, (count, s + s // 4 + 16), generator=gen, device=gen.device).sort(dim=1).values
+        keys = torch.rand(draws.shape, generator=gen, device=gen.device)
+        keys[:, 1:].masked_fill_(draws[:, 1:] == draws[:, :-1], 2.0)  # a repeat is never kept
+        kept, pick = keys.topk(s, dim=1, largest=False)
+        sets = draws.gather(1, pick)
+        short = (kept[:, -1] > 1.0).nonzero().flatten().tolist()
+        for row in short:
+            sets[row] = self._uniform_subset(num_items)
+        return sets
 
     def sample_shared(self) -> Tensor:
         """One draw of the shared items, ``(S,)`` on the CPU."""

@@ -23,15 +23,20 @@ def score_batch(
     """The batch scored: dot products, or cosines when ``cosine``, with its ids and draw.
 
     Every item embedding the batch needs is computed in one model call; shared negatives
-    are scored with one ``(B, d) @ (d, S)`` product. Many per-row negatives (``k >= GEMM_NEGATIVES`` and
+    are scored with one ``(B, d) @ (d, S)`` product, negatives shared by blocks of rows (``Negatives.blocks``)
+    with one such product per block. Many per-row negatives (``k >= GEMM_NEGATIVES`` and
     ``B k >= 2 I``: most items are in the batch anyway) are scored against every item by one ``(B, d) @ (d, I)``
     product when ``I <= k d``, then each row's columns are gathered: the same scores, a fraction of the
     memory traffic, and no data-dependent size (nothing waits on a GPU).
     """
     b = pos.numel()
-    parts = [pos, neg.items.flatten()] + ([neg.hard.flatten()] if neg.hard is not None else [])
-    items = torch.cat(parts)  # (B + B*k [+ B*h],) or (B + S [+ B*h],)
-    every = not neg.shared and neg.num_easy >= GEMM_NEGATIVES and b * neg.num_easy >= 2 * graph.num_items
+    starts = neg.block_starts() if neg.blocks is not None else None
+    easy = neg.items if starts is None else neg.items[starts[:-1]]  # a block's rows hold the same set: (G, S)
+    parts = [pos, easy.flatten()] + ([neg.hard.flatten()] if neg.hard is not None else [])
+    items = torch.cat(parts)  # (B + B*k [+ B*h],), (B + S [+ B*h],) or (B + G*S [+ B*h],)
+    every = (
+        not neg.shared and starts is None and neg.num_easy >= GEMM_NEGATIVES and b * neg.num_easy >= 2 * graph.num_items
+    )
     if every:
         # the positives first, as the Model contract says (SimpleX and inductive PinSAGE leave row b's positive out
         # of its user's history), then every item
@@ -48,10 +53,14 @@ def score_batch(
         if cosine:
             user_emb, item_emb = F.normalize(user_emb, dim=-1), F.normalize(item_emb, dim=-1)
     pos_emb = item_emb[:b]  # (B, d)
-    easy_emb = item_emb[b : b + neg.items.numel()]
+    easy_emb = item_emb[b : b + easy.numel()]
     pos_score = (user_emb * pos_emb).sum(-1)  # (B,)
     if neg.shared:
         scores = [user_emb @ easy_emb.T]  # (B, S)
+    elif starts is not None:  # each block of rows against its own set: (B_g, d) @ (d, S) per block
+        sets = easy_emb.view(*easy.shape, -1).unbind(0)  # G x (S, d); split / unbind: one-op backwards, not a
+        rows = user_emb.split([hi - lo for lo, hi in zip(starts, starts[1:])])  # zero-filled copy per block
+        scores = [torch.cat([r @ e.T for r, e in zip(rows, sets, strict=True)])]
     else:
         scores = [(user_emb[:, None, :] * easy_emb.view(*neg.items.shape, -1)).sum(-1)]  # (B, k)
     if neg.hard is not None:

@@ -1,5 +1,7 @@
 """SharedSampler: one set per batch, each row's own positives masked."""
 
+import math
+
 import pytest
 import torch
 
@@ -41,3 +43,38 @@ def test_uniform_subsets_of_a_large_catalogue_are_distinct_and_uniform():
     expected = 5000 * 20 / 400  # 250, binomial sd ~15.4
     assert (counts - expected).abs().max() < 5 * 15.4
     assert float(counts[:200].sum()) == pytest.approx(float(counts[200:].sum()), rel=0.03)  # no bias to low ids
+
+
+@pytest.mark.parametrize("batch", [10, 3])
+def test_groups_give_each_block_of_rows_its_own_masked_set(batch):
+    """groups = 4: rows in contiguous blocks (tensor_split), one distinct set per block, every row's own
+    positives masked; more groups than rows: a set per row."""
+    graph, mask = random_graph(30, 50, 0.3)
+    sampler = SharedSampler(graph, 8, torch.Generator().manual_seed(0), groups=4)
+    users = torch.randint(30, (batch,), generator=torch.Generator().manual_seed(1))
+    neg = sampler.sample(users)
+    blocks = min(4, batch)
+    assert neg.blocks == blocks and neg.items.shape == neg.mask.shape == neg.log_q.shape == (batch, 8)
+    spans = [b.tolist() for b in torch.tensor_split(torch.arange(batch), blocks)]
+    for rows in spans:
+        assert (neg.items[rows] == neg.items[rows[0]]).all() and neg.items[rows[0]].unique().numel() == 8
+    assert len({tuple(neg.items[rows[0]].tolist()) for rows in spans}) == blocks  # a fresh set per block
+    assert torch.equal(neg.mask, ~mask[users[:, None], neg.items])
+    assert torch.allclose(neg.log_q, torch.full_like(neg.log_q, -math.log(50)))
+    assert neg.rows(0, 2).blocks is None  # a cut through the rows keeps them per-row, without the structure
+    with pytest.raises(ValueError, match="groups"):
+        SharedSampler(graph, 8, groups=0)
+
+
+def test_many_sets_drawn_at_once_are_distinct_and_uniform():
+    """sample_sets (groups > 1) draws every block's set in one pass: distinct items in each, each item included
+    with probability S / I (250 x 20 sets of 20 of 400 items: 250 per item)."""
+    graph = BipartiteGraph(torch.tensor([0, 1]), torch.tensor([0, 1]), 2, 400)
+    sampler = SharedSampler(graph, 20, torch.Generator().manual_seed(0), groups=20)
+    counts = torch.zeros(400)
+    for _ in range(250):
+        sets = sampler.sample_sets(20)
+        assert sets.shape == (20, 20) and all(row.unique().numel() == 20 for row in sets)
+        counts += torch.bincount(sets.flatten(), minlength=400)
+    assert (counts - 250).abs().max() < 5 * 15.4
+    assert float(counts[:200].sum()) == pytest.approx(float(counts[200:].sum()), rel=0.03)

@@ -66,3 +66,25 @@ def test_the_l2_of_many_repeated_rows_equals_the_gathered_sum(sparse):
     want.backward()
     torch.testing.assert_close(got, want)
     torch.testing.assert_close(grad, table.weight.grad.to_dense())
+
+
+@pytest.mark.parametrize("cosine", [False, True], ids=["dot", "cosine"])
+@pytest.mark.parametrize("cls", [MF, LightGCN, SimpleX])
+def test_blocks_of_shared_sets_score_as_their_per_row_items(cls, cosine):
+    """Negatives.blocks (a set per block of rows, sampler=shared groups=G): one product per block gives the
+    per-row scores and gradients; 7 rows in 3 blocks (sizes 3, 2, 2)."""
+    graph = random_graph(num_users=40, num_items=60, density=0.2)
+    torch.manual_seed(0)
+    if cls is SimpleX:
+        model = SimpleX(graph.num_users, graph.num_items, 8, aggregator="mean", init_std=0.1)
+    else:
+        model = cls(graph.num_users, graph.num_items, 8, 0 if cls is MF else 2)
+    gen = torch.Generator().manual_seed(1)
+    users, pos = graph.user[:7], graph.item[:7]
+    sets = torch.stack([torch.randperm(60, generator=gen)[:5] for _ in range(3)])  # (3, 5)
+    items = sets[torch.tensor([0, 0, 0, 1, 1, 2, 2])]  # (7, 5)
+    mask = torch.rand(7, 5, generator=gen) > 0.2
+    blocked = scored(model, graph, users, pos, Negatives(items, mask, blocks=3), cosine)
+    per_row = scored(model, graph, users, pos, Negatives(items, mask), cosine)
+    for got, want in zip(blocked, per_row, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
