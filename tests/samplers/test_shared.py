@@ -45,12 +45,13 @@ def test_uniform_subsets_of_a_large_catalogue_are_distinct_and_uniform():
     assert float(counts[:200].sum()) == pytest.approx(float(counts[200:].sum()), rel=0.03)  # no bias to low ids
 
 
+@pytest.mark.parametrize("distribution", ["uniform", "popularity"])
 @pytest.mark.parametrize("batch", [10, 3])
-def test_groups_give_each_block_of_rows_its_own_masked_set(batch):
+def test_groups_give_each_block_of_rows_its_own_masked_set(batch, distribution):
     """groups = 4: rows in contiguous blocks (tensor_split), one distinct set per block, every row's own
     positives masked; more groups than rows: a set per row."""
     graph, mask = random_graph(30, 50, 0.3)
-    sampler = SharedSampler(graph, 8, torch.Generator().manual_seed(0), groups=4)
+    sampler = SharedSampler(graph, 8, torch.Generator().manual_seed(0), distribution=distribution, groups=4)
     users = torch.randint(30, (batch,), generator=torch.Generator().manual_seed(1))
     neg = sampler.sample(users)
     blocks = min(4, batch)
@@ -60,7 +61,9 @@ def test_groups_give_each_block_of_rows_its_own_masked_set(batch):
         assert (neg.items[rows] == neg.items[rows[0]]).all() and neg.items[rows[0]].unique().numel() == 8
     assert len({tuple(neg.items[rows[0]].tolist()) for rows in spans}) == blocks  # a fresh set per block
     assert torch.equal(neg.mask, ~mask[users[:, None], neg.items])
-    assert torch.allclose(neg.log_q, torch.full_like(neg.log_q, -math.log(50)))
+    assert torch.allclose(neg.log_q, sampler.probs.log().float()[neg.items])  # each row's draw law
+    if distribution == "uniform":
+        assert torch.allclose(neg.log_q, torch.full_like(neg.log_q, -math.log(50)))
     assert neg.rows(0, 2).blocks is None  # a cut through the rows keeps them per-row, without the structure
     with pytest.raises(ValueError, match="groups"):
         SharedSampler(graph, 8, groups=0)
