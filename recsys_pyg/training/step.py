@@ -58,8 +58,9 @@ def score_batch(
     if neg.shared:
         scores = [user_emb @ easy_emb.T]  # (B, S)
     elif starts is not None:  # each block of rows against its own set: (B_g, d) @ (d, S) per block
-        sets = easy_emb.view(*easy.shape, -1).unbind(0)  # G x (S, d); split / unbind: one-op backwards, not a
-        rows = user_emb.split([hi - lo for lo, hi in zip(starts, starts[1:])])  # zero-filled copy per block
+        # split / unbind, not slices: their backwards are one op each, not a zero-filled full copy per block
+        sets = easy_emb.view(*easy.shape, -1).unbind(0)  # G x (S, d)
+        rows = user_emb.split([hi - lo for lo, hi in zip(starts, starts[1:])])  # G x (B_g, d)
         scores = [torch.cat([r @ e.T for r, e in zip(rows, sets, strict=True)])]
     else:
         scores = [(user_emb[:, None, :] * easy_emb.view(*neg.items.shape, -1)).sum(-1)]  # (B, k)
