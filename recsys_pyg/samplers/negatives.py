@@ -8,6 +8,12 @@ import torch
 from torch import Tensor
 
 
+def block_starts(rows: int, blocks: int) -> list[int]:
+    """Where each of ``blocks`` contiguous blocks of ``rows`` starts, the row count last: ``torch.tensor_split``'s
+    cut (the first ``rows % blocks`` blocks one row longer)."""
+    return [g * (rows // blocks) + min(g, rows % blocks) for g in range(blocks + 1)]
+
+
 @dataclass
 class Negatives:
     """Negative items for a batch of ``B`` positive (user, item) pairs.
@@ -78,8 +84,7 @@ class Negatives:
     def block_starts(self) -> list[int]:
         """The first row of each of the ``blocks`` (with the row count last), ``[0, ..., B]``."""
         assert self.blocks is not None
-        b = self.items.shape[0]
-        return [g * (b // self.blocks) + min(g, b % self.blocks) for g in range(self.blocks + 1)]
+        return block_starts(self.items.shape[0], self.blocks)
 
     def rows(self, start: int, end: int) -> Negatives:
         """Rows ``start:end`` of per-row negatives (shared negatives belong to their whole batch); a block

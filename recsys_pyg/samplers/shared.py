@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from recsys_pyg.data.graph import BipartiteGraph
-from recsys_pyg.samplers.negatives import Negatives
+from recsys_pyg.samplers.negatives import Negatives, block_starts
 from recsys_pyg.samplers.pairs import edge_keys, host_path, is_positive, negative_mask
 from recsys_pyg.samplers.popularity import popularity_probs
 from recsys_pyg.utils import positive_int
@@ -110,7 +110,7 @@ class SharedSampler:
         """A set per block of rows, as per-row items ``(B, S)`` with ``blocks`` (see the class)."""
         blocks = min(self.groups, users.numel())
         sets = self.sample_sets(blocks).to(users.device)  # (G, S)
-        starts = Negatives(users[:, None], blocks=blocks).block_starts()
+        starts = block_starts(users.numel(), blocks)
         sizes = torch.tensor([hi - lo for lo, hi in zip(starts, starts[1:])])
         block_of = torch.repeat_interleave(torch.arange(blocks), sizes).to(users.device)  # (B,)
         items = sets.index_select(0, block_of)  # (B, S): row b holds its block's set
