@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from recsys_pyg.data.graph import BipartiteGraph, sparse_csr
 from recsys_pyg.models.common import check_graph
+from recsys_pyg.models.gfcf import history_entries, history_matrix
 from recsys_pyg.utils import positive_int
 
 
@@ -29,7 +30,8 @@ class ItemKNN(nn.Module):
 
     ``fit`` computes the similarity in blocks of ``chunk_size`` items (an ``(I, chunk)`` block
     from one sparse-dense product), never the dense ``I x I`` matrix; what it keeps is the
-    ``(I, k)`` neighbour table, in buffers (so ``best.pt`` holds the fitted model).
+    ``(I, k)`` neighbour table, in buffers (so ``best.pt`` holds the fitted model). ``score`` is one
+    sparse-sparse product of the users' history rows with :math:`W` (``k`` updates per history entry on average).
 
     Args:
         num_users, num_items: sizes of the data.
@@ -78,15 +80,31 @@ class ItemKNN(nn.Module):
             self.neighbors[start:stop] = top.indices.T
             self.weights[start:stop] = top.values.T
 
+    def pruned(self) -> Tensor:
+        """The pruned similarity :math:`W` ``(I, I)`` as sparse CSR by rows: row :math:`i` holds the items
+        :math:`j` whose neighbour table keeps :math:`i` (the table's transpose), built once per fit."""
+        key = (self.neighbors._version, self.weights._version, self.neighbors.data_ptr(), self.weights.data_ptr())
+        cached = getattr(self, "_pruned", None)
+        if cached is None or cached[0] != key:
+            source = self.neighbors.flatten()  # (I k,): the neighbour i of each (j, i) pair
+            order = torch.argsort(source, stable=True)
+            target = torch.arange(self.num_items, device=source.device).repeat_interleave(self.k)[order]
+            crow = torch.cat([source.new_zeros(1), torch.bincount(source, minlength=self.num_items).cumsum(0)])
+            shape = (self.num_items, self.num_items)
+            cached = self._pruned = (key, sparse_csr(crow, target, self.weights.flatten()[order], shape))
+        return cached[1]
+
     def score(self, users: Tensor) -> Tensor:
         """:math:`R_{\\text{users}} W`, ``(C, I)``."""
         if self.graph is None:
             raise RuntimeError("ItemKNN.score before fit(graph): fit the model first")
-        # W^T as CSR: row j holds column j's k neighbours, so scores^T = W^T @ R_users^T is one SpMM
-        k, n = self.k, self.num_items
-        crow = torch.arange(0, n * k + 1, k, device=self.neighbors.device)
-        w_t = sparse_csr(crow, self.neighbors.flatten(), self.weights.flatten(), (n, n))
-        history = torch.zeros(n, users.numel(), device=self.neighbors.device)  # R_users^T, (I, C)
-        row, col = self.graph.user_items.gather_rows(users)
-        history[col, row] = 1.0
-        return (w_t @ history).T  # (C, I)
+        # one sparse-sparse product from the history's entries: nnz(R_users) x k updates, not the (I, I k) x (I, C)
+        # product over the zeros of a dense history (Gowalla, 1024 users, one thread: 0.26 s instead of 1.9)
+        row, col = history_entries(self.graph, users)
+        c, n = users.numel(), self.num_items
+        history = history_matrix(row, col, torch.ones_like(col, dtype=torch.float), c, n)  # (C, I)
+        product = torch.sparse.mm(history, self.pruned())  # (C, I), sparse CSR
+        # scattered into a dense block by flat index (CSR's own to_dense took 4x as long here)
+        crow, target = product.crow_indices(), product.col_indices()
+        flat = torch.repeat_interleave(torch.arange(c, device=crow.device) * n, crow.diff()) + target
+        return torch.zeros(c * n, device=crow.device).index_put_((flat,), product.values(), accumulate=True).view(c, n)

@@ -75,3 +75,25 @@ def test_fit_only_run_through_train_beats_mostpop(cfg_factory, tmp_path):
     assert saved["model"]["neighbors"].shape == (250, 50)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["test/recall@20"] == pytest.approx(results["test/recall@20"])
+
+
+def test_scores_of_users_without_history_and_items_nobody_neighbours_are_zero():
+    graph = random_graph(seed=2)
+    model = ItemKNN(graph.num_users, graph.num_items, k=3, chunk_size=16)
+    model.fit(graph)
+    before = model.score(torch.tensor([4]))  # builds the cached W of this fit
+    keep = graph.user != 4  # user 4 gets no history
+    empty = BipartiteGraph(graph.user[keep], graph.item[keep], graph.num_users, graph.num_items)
+    model.fit(empty)  # a new fit: the cached W must follow it
+    assert before.any()
+    w = np.zeros((graph.num_items, graph.num_items))
+    for j in range(graph.num_items):
+        w[model.neighbors[j].numpy(), j] = model.weights[j].numpy()
+    r = np.zeros((graph.num_users, graph.num_items))
+    r[empty.user.numpy(), empty.item.numpy()] = 1.0
+    users = torch.tensor([4, 1, 4, 0])  # repeated and empty rows in one chunk
+    scores = model.score(users)
+    np.testing.assert_allclose(scores.numpy(), (r @ w)[[4, 1, 4, 0]], rtol=1e-5, atol=1e-6)
+    assert not scores[0].any() and not scores[2].any()
+    unreached = np.flatnonzero(w.sum(0) == 0)  # columns no row of W reaches score 0 for every user
+    assert not scores[:, unreached].any()
