@@ -40,3 +40,5 @@ def test_bench_tiny(tmp_path):
     assert set(fit) == {f"fit:{m}" for m in ("gfcf", "chebycf", "bspm", "turbocf", "itemknn", "ease")}
     assert all("error" not in r and r["eval_total_s"] > 0 and r["fit_s"] >= 0 for r in fit.values())
     assert "| gfcf |" in (tmp_path / "bench.md").read_text() and "eval / MF's" in (tmp_path / "bench.md").read_text()
+    dense = [fit[f"fit:{m}"] for m in ("gfcf", "chebycf", "bspm")]  # the floor their ideal terms set, measured
+    assert all(r["rank"] > 0 and r["floor_s"] > 0 for r in dense) and "rank" not in fit["fit:itemknn"]
