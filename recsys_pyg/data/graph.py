@@ -55,9 +55,9 @@ class CSR:
         if limit is not None:
             count = count.clamp_max(limit)
         local = torch.repeat_interleave(torch.arange(rows.numel(), device=rows.device), count)  # (n,)
-        first = torch.repeat_interleave(torch.cumsum(count, 0) - count, count)
-        offset = torch.arange(local.numel(), device=rows.device) - first
-        return local, self.indices[torch.repeat_interleave(start, count) + offset]
+        # entry e of the output is indices[start_r + e - first_r] (first_r: where row r's entries begin in it)
+        shift = torch.repeat_interleave(start - (torch.cumsum(count, 0) - count), count)
+        return local, self.indices[torch.arange(local.numel(), device=rows.device) + shift]
 
     def to_dense(self) -> Tensor:
         dense = torch.zeros(self.num_rows, self.num_cols, dtype=torch.bool)

@@ -125,14 +125,15 @@ class SharedSampler:
         in a ``(G, I)`` table of their block's set positions: one pass over the rows' histories, not a mask
         per block."""
         (blocks, s), num_items = sets.shape, self.graph.num_items
-        table = torch.full((blocks, num_items), -1, dtype=torch.int32, device=users.device)
-        table.scatter_(1, sets, torch.arange(s, dtype=torch.int32, device=users.device).expand(blocks, -1))
+        b, device = users.numel(), users.device
+        table = torch.full((blocks, num_items), -1, dtype=torch.int32, device=device)  # flat lookups below
+        table.scatter_(1, sets, torch.arange(s, dtype=torch.int32, device=device).expand(blocks, -1))
         row, item = self.graph.user_items.gather_rows(users)  # every batch row's training items
-        at = table[block_of[row], item].long()  # (n,): the item's position in the row's set, -1 if not in it
-        hit = at >= 0
-        mask = torch.ones(users.numel() * s, dtype=torch.bool, device=users.device)
-        mask[row[hit] * s + at[hit]] = False
-        return mask.view(users.numel(), s)
+        at = table.view(-1).index_select(0, block_of[row] * num_items + item)  # (n,): position in the set, or -1
+        # a miss writes to a spare last slot: no boolean selection (two nonzero passes) over the histories
+        flat = torch.where(at >= 0, row * s + at, b * s)
+        mask = torch.ones(b * s + 1, dtype=torch.bool, device=device).index_fill_(0, flat, False)
+        return mask[:-1].view(b, s)
 
     def _uniform_subset(self, num_items: int) -> Tensor:
         """``S`` distinct items, every ``S``-subset equally likely, ``(S,)``: from a few more iid draws than ``S``,
@@ -148,21 +149,28 @@ class SharedSampler:
 
     def sample_sets(self, count: int) -> Tensor:
         """``count`` independent draws of :meth:`sample_shared`, ``(count, S)`` on the CPU. Uniform over a large
-        catalogue, all at once: each row's iid draws sorted, repeats given keys past every random one, and the
-        ``S`` smallest random keys kept (a uniform ``S``-subset of the row's distinct values, as
-        :meth:`_uniform_subset`); a row short of ``S`` distinct values (rare) is drawn again alone."""
+        catalogue, all at once: each row's first ``S`` distinct values of a few more iid draws than ``S`` (a
+        uniform ``S``-subset by symmetry, as :meth:`_uniform_subset`), found by each value's earliest position in
+        a ``(count, I)`` table rather than by sorting the draws (Gowalla, 16 sets of 800: ~1 ms instead of 3); a
+        row short of ``S`` distinct values (rare) is drawn again alone."""
         num_items, s, gen = self.graph.num_items, self.num_negatives, self.generator
         if self.distribution == "popularity":
             return torch.multinomial(self.probs.expand(count, -1), min(s, num_items), generator=gen)
         if 8 * s > num_items:
             return torch.stack([self._uniform_subset(num_items) for _ in range(count)])
-        draws = torch.randint(num_items, (count, s + s // 4 + 16), generator=gen, device=gen.device).sort(dim=1).values
-        keys = torch.rand(draws.shape, generator=gen, device=gen.device)
-        keys[:, 1:].masked_fill_(draws[:, 1:] == draws[:, :-1], 2.0)  # a repeat is never kept
-        kept, pick = keys.topk(s, dim=1, largest=False)
-        sets = draws.gather(1, pick)
-        short = (kept[:, -1] > 1.0).nonzero().flatten().tolist()
-        for row in short:
+        n = s + s // 4 + 16
+        draws = torch.randint(num_items, (count, n), generator=gen, device=gen.device)
+        position = torch.arange(n, dtype=torch.int32, device=gen.device).expand(count, -1)
+        earliest = torch.full((count, num_items), n, dtype=torch.int32, device=gen.device)
+        earliest.scatter_reduce_(1, draws, position, reduce="amin")
+        first = earliest.gather(1, draws) == position  # (count, n): a value's first appearance in its row
+        keep = first & (first.cumsum(1) <= s)
+        full = keep.sum(1) == s
+        if bool(full.all()):
+            return draws[keep].view(count, s)  # row-major: each row's kept values in draw order
+        sets = torch.empty(count, s, dtype=draws.dtype, device=draws.device)
+        sets[full] = draws[full][keep[full]].view(-1, s)
+        for row in (~full).nonzero().flatten().tolist():
             sets[row] = self._uniform_subset(num_items)
         return sets
 

@@ -81,3 +81,21 @@ def test_many_sets_drawn_at_once_are_distinct_and_uniform():
         counts += torch.bincount(sets.flatten(), minlength=400)
     assert (counts - 250).abs().max() < 5 * 15.4
     assert float(counts[:200].sum()) == pytest.approx(float(counts[200:].sum()), rel=0.03)
+
+
+def test_a_set_short_of_distinct_draws_is_drawn_again(monkeypatch):
+    """A row of the batched draw with fewer than S distinct values falls back to its own uniform subset."""
+    graph = BipartiteGraph(torch.tensor([0]), torch.tensor([0]), 1, 400)
+    sampler = SharedSampler(graph, 20, torch.Generator().manual_seed(0), groups=3)
+    real = torch.randint
+
+    def few_distinct(high, size, **kwargs):
+        out = real(high, size, **kwargs)
+        if len(size) == 2:  # the batched draw: its row 1 gets 10 distinct values at most
+            out[1] %= 10
+        return out
+
+    monkeypatch.setattr(torch, "randint", few_distinct)
+    sets = sampler.sample_sets(3)
+    assert sets.shape == (3, 20) and all(row.unique().numel() == 20 for row in sets)
+    assert (sets[1] >= 10).any()  # drawn again, not padded from the short row
