@@ -69,7 +69,7 @@ SIZES = {"gowalla": (30_000, 41_000, 1_160_000), "tiny": (600, 800, 20_000)}
 MODELS = ["mf", "lightgcn", "lightgcn-sampled", "ngcf", "pinsage"]
 FIT_ONLY = ["gfcf", "chebycf", "bspm", "turbocf", "itemknn", "ease"]  # conf/model/<name>.yaml, its defaults
 DENSE_RANK = {"gfcf": "k", "chebycf": "eta", "bspm": "eta"}  # the attribute holding a filter's ideal-term rank
-SAMPLERS = ["uniform", "popularity", "shared", "in_batch", "ppr_hard", "curriculum"]
+SAMPLERS = ["uniform", "popularity", "shared", "in_batch", "ppr_hard", "curriculum", "shared,groups=16"]  # name[,key=v]
 SAMPLER_ROWS = [f"sampler:{m}:{s}:{loss}" for m in ("mf", "lightgcn") for s in SAMPLERS for loss in ("bpr", "softmax")]
 CONF = Path(__file__).resolve().parent.parent / "conf"
 WARMUP = 5  # batches run before timing
@@ -170,8 +170,9 @@ def sampler_row(row: str, graph, batches: int) -> dict:
     from recsys_pyg.training import train_step
     from recsys_pyg.training.hardness import HardnessMeter
 
-    _, name, sampler_name, loss_name = row.split(":")
-    spec = OmegaConf.load(CONF / "sampler" / f"{sampler_name}.yaml")
+    _, name, sampler_spec, loss_name = row.split(":")
+    sampler_name, *options = sampler_spec.split(",")  # a sampler's YAML, then options over it (groups=16)
+    spec = OmegaConf.merge(OmegaConf.load(CONF / "sampler" / f"{sampler_name}.yaml"), OmegaConf.from_dotlist(options))
     if "cache_dir" in spec:  # PPR pools: not cached across rows, 2 iterations (see the docstring)
         spec.cache_dir, spec.num_iterations = None, 2
     t = time.time()
@@ -391,8 +392,9 @@ def sampler_report(rows: list[dict]) -> list[str]:
     """The sampler x model x loss table: sampling share of each, and whether it is within 10%."""
     lines = [
         "",
-        "Every sampler (default options) x loss, batch 2048, d = 64: the sampling share of the epoch "
-        "(sample / (sample + training step)); PPR pools built once per run (2 iterations here).",
+        "Every sampler (default options; shared also with a set per block of 128 rows, groups=16) x loss, batch "
+        "2048, d = 64: the sampling share of the epoch (sample / (sample + training step)); PPR pools built once "
+        "per run (2 iterations here).",
         "",
         "| model | sampler | loss | sample/batch (ms) | train/batch (ms) | sampling share | <= 0.10 | setup (s) |",
         "|---|---|---|---:|---:|---:|---|---:|",

@@ -33,9 +33,10 @@ def test_bench_tiny(tmp_path):
     assert 0 < rows["lightgcn-sampled"]["batch_nodes"] <= 600 + 800  # the tiny graph bounds it
     assert rows["lightgcn-sampled"]["eval_rank_s"] > 0
     samplers = {r["row"]: r for r in result["samplers"]}  # every sampler x loss x model, from the run's YAML
-    assert len(samplers) == 24 and all("error" not in r for r in samplers.values())
+    assert len(samplers) == 28 and all("error" not in r for r in samplers.values())
     assert all(0 < r["sampling_share"] < 1 for r in samplers.values())
     assert "| lightgcn | ppr_hard | softmax |" in (tmp_path / "bench.md").read_text()
+    assert "| mf | shared,groups=16 | bpr |" in (tmp_path / "bench.md").read_text()  # an option over the YAML
     fit = {r["row"]: r for r in result["fit_only"]}  # every fit-only model from its YAML, beside MF's evaluation
     assert set(fit) == {f"fit:{m}" for m in ("gfcf", "chebycf", "bspm", "turbocf", "itemknn", "ease")}
     assert all("error" not in r and r["eval_total_s"] > 0 and r["fit_s"] >= 0 for r in fit.values())
