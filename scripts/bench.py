@@ -533,6 +533,8 @@ def main() -> None:
     parser.add_argument("--scaling", action="store_true", help="add the 1e5 / 1e6 / 1e7 edge scaling rows")
     parser.add_argument("--only", choices=["models", "samplers", "fit"],
                         help="only the model rows, the sampler rows, or MF and the fit-only models")  # fmt: skip
+    parser.add_argument("--fit-models", nargs="+", choices=FIT_ONLY, default=FIT_ONLY, metavar="MODEL",
+                        help=f"the fit-only models to run (default all: {' '.join(FIT_ONLY)})")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("bench_results"))
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--row", help=argparse.SUPPRESS)
@@ -550,7 +552,7 @@ def main() -> None:
         for row in model_rows.get(args.only, []):
             rows.append(run_row(row, data, args.batches))
             print(f"  {row}: {rows[-1]}", flush=True)
-        for row in [f"fit:{name}" for name in FIT_ONLY] if args.only in (None, "fit") else []:
+        for row in [f"fit:{name}" for name in args.fit_models] if args.only in (None, "fit") else []:
             fit_rows.append(run_row(row, data, args.batches))
             print(f"  {row}: {fit_rows[-1]}", flush=True)
         for row in SAMPLER_ROWS if args.only in (None, "samplers") else []:
