@@ -340,7 +340,7 @@ def fit_row(row: str, graph, truth) -> dict:
     t = time.time()
     Evaluator(ks=[20, 100], chunk_size=1024).evaluate_scores(model.score, truth, [graph.user_items])
     out["eval_total_s"] = time.time() - t
-    rank = getattr(model, DENSE_RANK.get(name, ""), 0)
+    rank = getattr(model, DENSE_RANK.get(name, ""), 0) if getattr(model, "alpha", 1) else 0  # alpha 0: no ideal term
     if rank:  # the floor its ideal term sets: a (U, rank) x (rank, I) GEMM and the top-k, nothing else
         g = torch.Generator().manual_seed(0)
         u, i = torch.randn(graph.num_users, rank, generator=g), torch.randn(graph.num_items, rank, generator=g)
