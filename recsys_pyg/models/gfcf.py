@@ -18,18 +18,10 @@ from recsys_pyg.utils import positive_int
 
 
 def history_entries(graph: BipartiteGraph, users: Tensor) -> tuple[Tensor, Tensor]:
-    """The training items of ``users`` ``(C,)`` as (position in ``users``, item) pairs, on the graph's device.
-
-    Like ``CSR.gather_rows``, but every index stays on the CSR's device (users may come from the CPU).
-    """
+    """The training items of ``users`` ``(C,)`` as (position in ``users``, item) pairs, on the graph's device:
+    ``CSR.gather_rows`` with the users moved there first (they may come from the CPU)."""
     csr = graph.user_items
-    device = csr.indptr.device
-    users = users.to(device)
-    start = csr.indptr[users]
-    count = csr.indptr[users + 1] - start  # (C,)
-    row = torch.repeat_interleave(torch.arange(users.numel(), device=device), count)  # (n,)
-    offset = torch.arange(row.numel(), device=device) - torch.repeat_interleave(torch.cumsum(count, 0) - count, count)
-    return row, csr.indices[torch.repeat_interleave(start, count) + offset]
+    return csr.gather_rows(users.to(csr.indptr.device))
 
 
 def project_rows(v: Tensor, row: Tensor, col: Tensor, weight: Tensor, num_users: int) -> Tensor:
